@@ -1,0 +1,16 @@
+//! AWS adapters of the domain ports: [`DynamoStore`] (the `Store` port on one DynamoDB table),
+//! [`SesMailer`] (SES v2) and [`SnsSender`] (SNS SMS), plus the shared SDK configuration.
+//!
+//! Build the SDK config and the clients once per Lambda cold start (see [`sdk_config`]) and
+//! share them across invocations.
+
+mod config;
+mod dynamo;
+mod sdk_error;
+mod ses;
+mod sns;
+
+pub use config::{SdkPolicy, sdk_config};
+pub use dynamo::{DynamoStore, EXPIRY_INDEX};
+pub use ses::SesMailer;
+pub use sns::SnsSender;

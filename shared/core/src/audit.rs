@@ -1,0 +1,156 @@
+//! The audit trail: data in the store (never log lines), newest first per tenant.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::account::AccountName;
+use crate::clock::rfc3339;
+use crate::error::{DomainError, DomainResult};
+use crate::keys;
+use crate::portal::Portal;
+use crate::store::{Condition, Item, Query, Write};
+use crate::tokens::{decode_cursor, encode_cursor, new_id};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    Staff,
+    Guardian,
+    System,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub kind: ActorKind,
+    pub id: Option<String>,
+}
+
+impl Actor {
+    pub fn staff(id: &str) -> Self {
+        Self {
+            kind: ActorKind::Staff,
+            id: Some(id.to_owned()),
+        }
+    }
+
+    pub fn guardian(id: &str) -> Self {
+        Self {
+            kind: ActorKind::Guardian,
+            id: Some(id.to_owned()),
+        }
+    }
+
+    pub fn system() -> Self {
+        Self {
+            kind: ActorKind::System,
+            id: None,
+        }
+    }
+}
+
+/// One audit entry as stored and as listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: String,
+    pub actor: Actor,
+    pub action: String,
+    pub target: Option<String>,
+    pub details: Value,
+}
+
+/// A page of entries, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    pub next_cursor: Option<String>,
+}
+
+pub const DEFAULT_PAGE: usize = 50;
+pub const MAX_PAGE: usize = 100;
+
+impl Portal {
+    /// The write that records an entry; flows put it in the same transaction as the change
+    /// it describes, so a change is never without its entry.
+    pub fn audit_write(
+        &self,
+        account: &AccountName,
+        actor: Actor,
+        action: &str,
+        target: Option<&str>,
+        details: Value,
+    ) -> DomainResult<Write> {
+        let now = self.clock.now();
+        // Sort key: time (ms) then a random suffix, so entries of one millisecond never collide.
+        let sort = format!(
+            "{:016}#{}",
+            (now.unix_timestamp_nanos() / 1_000_000).max(0),
+            new_id()?
+        );
+        let entry = AuditEntry {
+            at: rfc3339(now),
+            actor,
+            action: action.to_owned(),
+            target: target.map(str::to_owned),
+            details,
+        };
+        let item = Item::from_record(keys::audit_entry(account, &sort), &entry)?;
+        Ok(Write::Put(item, Condition::Absent))
+    }
+
+    /// Records an entry on its own (for events with no other write, e.g. a failed login).
+    pub async fn audit(
+        &self,
+        account: &AccountName,
+        actor: Actor,
+        action: &str,
+        target: Option<&str>,
+        details: Value,
+    ) -> DomainResult<()> {
+        let write = self.audit_write(account, actor, action, target, details)?;
+        self.store.transact(vec![write]).await?;
+        Ok(())
+    }
+
+    pub async fn audit_page(
+        &self,
+        account: &AccountName,
+        limit: Option<usize>,
+        cursor: Option<&str>,
+    ) -> DomainResult<AuditPage> {
+        let limit = limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(DomainError::Malformed(format!(
+                "limit must be between 1 and {MAX_PAGE}"
+            )));
+        }
+        let after = match cursor {
+            None => None,
+            Some(c) => Some(
+                decode_cursor(c)
+                    .filter(|s| !s.is_empty() && s.is_ascii())
+                    .ok_or_else(|| DomainError::Malformed("invalid cursor".into()))?,
+            ),
+        };
+        let page = self
+            .store
+            .query(
+                &keys::audit_partition(account),
+                Query {
+                    descending: true,
+                    after,
+                    limit: Some(limit),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let entries = page
+            .items
+            .iter()
+            .map(|i| i.record())
+            .collect::<Result<Vec<AuditEntry>, _>>()?;
+        Ok(AuditPage {
+            entries,
+            next_cursor: page.next.as_deref().map(encode_cursor),
+        })
+    }
+}

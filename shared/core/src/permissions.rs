@@ -1,0 +1,182 @@
+//! Permissions: a level per task. A staff member's level for a task is the higher of their user
+//! group's and their advanced (per-staff, additive only) level; the owner has `full` everywhere.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::account::AccountName;
+use crate::contact::parse_text;
+use crate::error::{DomainError, DomainResult};
+use crate::keys;
+use crate::portal::Portal;
+use crate::staff::StaffActor;
+use crate::store::{Condition, Item, Query, Write};
+use crate::tokens::new_id;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    Staff,
+    Families,
+    Settings,
+}
+
+impl Task {
+    pub const ALL: [Task; 3] = [Task::Staff, Task::Families, Task::Settings];
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    #[default]
+    None,
+    View,
+    Full,
+}
+
+/// A level per task. Missing tasks deserialize as `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Permissions {
+    pub staff: Level,
+    pub families: Level,
+    pub settings: Level,
+}
+
+impl Permissions {
+    pub const FULL: Permissions = Permissions {
+        staff: Level::Full,
+        families: Level::Full,
+        settings: Level::Full,
+    };
+
+    pub fn level(&self, task: Task) -> Level {
+        match task {
+            Task::Staff => self.staff,
+            Task::Families => self.families,
+            Task::Settings => self.settings,
+        }
+    }
+
+    /// The higher level per task.
+    pub fn union(&self, other: &Permissions) -> Permissions {
+        Permissions {
+            staff: self.staff.max(other.staff),
+            families: self.families.max(other.families),
+            settings: self.settings.max(other.settings),
+        }
+    }
+
+    /// True when no task is above the same task in `limit` (nobody grants above their own).
+    pub fn within(&self, limit: &Permissions) -> bool {
+        Task::ALL.iter().all(|t| self.level(*t) <= limit.level(*t))
+    }
+
+    pub fn allows(&self, task: Task, level: Level) -> bool {
+        self.level(task) >= level
+    }
+}
+
+/// A user group: a named level per task that staff members are assigned to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserGroup {
+    pub id: String,
+    pub name: String,
+    pub permissions: Permissions,
+}
+
+impl Portal {
+    /// A group's levels; a group that no longer exists grants nothing.
+    pub async fn user_group_permissions(
+        &self,
+        account: &AccountName,
+        group_id: &str,
+    ) -> DomainResult<Permissions> {
+        Ok(
+            match self.store.get(&keys::user_group(account, group_id)).await? {
+                Some(item) => item.record::<UserGroup>()?.permissions,
+                None => Permissions::default(),
+            },
+        )
+    }
+
+    pub async fn user_groups(&self, account: &AccountName) -> DomainResult<Vec<UserGroup>> {
+        let page = self
+            .store
+            .query(&keys::user_group_partition(account), Query::default())
+            .await?;
+        let mut groups = page
+            .items
+            .iter()
+            .map(|i| i.record())
+            .collect::<Result<Vec<UserGroup>, _>>()?;
+        groups.sort_by_key(|g| g.name.to_lowercase());
+        Ok(groups)
+    }
+
+    /// Creates a group; nobody creates a group above their own level for any task.
+    pub async fn create_user_group(
+        &self,
+        actor: &StaffActor,
+        name: &str,
+        permissions: Permissions,
+    ) -> DomainResult<UserGroup> {
+        let name = parse_text(name, "name", 100).map_err(|e| DomainError::Validation(vec![e]))?;
+        if !permissions.within(&actor.permissions) {
+            return Err(DomainError::Forbidden);
+        }
+        let account = &actor.auth.account;
+        let group = UserGroup {
+            id: new_id()?,
+            name,
+            permissions,
+        };
+        let audit = self.audit_write(
+            account,
+            actor.actor(),
+            "user_group.created",
+            Some(&group.id),
+            json!({"name": group.name, "permissions": group.permissions}),
+        )?;
+        self.store
+            .transact(vec![
+                Write::Put(
+                    Item::from_record(keys::user_group(account, &group.id), &group)?,
+                    Condition::Absent,
+                ),
+                audit,
+            ])
+            .await?;
+        Ok(group)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_order_and_union() {
+        assert!(Level::None < Level::View && Level::View < Level::Full);
+        let group = Permissions {
+            families: Level::View,
+            ..Default::default()
+        };
+        let advanced = Permissions {
+            families: Level::Full,
+            staff: Level::View,
+            ..Default::default()
+        };
+        let eff = group.union(&advanced);
+        assert_eq!(eff.families, Level::Full);
+        assert_eq!(eff.staff, Level::View);
+        assert_eq!(eff.settings, Level::None);
+        assert!(eff.within(&Permissions::FULL));
+        assert!(!Permissions::FULL.within(&eff));
+        let parsed: Permissions = serde_json::from_str(r#"{"staff":"view"}"#).unwrap();
+        assert_eq!(parsed.staff, Level::View);
+        assert_eq!(parsed.settings, Level::None);
+    }
+}

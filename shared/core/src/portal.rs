@@ -1,0 +1,23 @@
+//! The domain services' shared dependencies: the ports and the configuration. Each concept's
+//! module adds its flows as methods on [`Portal`].
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::messaging::{Mailer, SmsSender};
+use crate::passwords::PasswordHasherConfig;
+use crate::sessions::TokenSigner;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct Portal {
+    pub store: Arc<dyn Store>,
+    pub mailer: Arc<dyn Mailer>,
+    pub sms: Arc<dyn SmsSender>,
+    pub clock: Arc<dyn Clock>,
+    pub hasher: PasswordHasherConfig,
+    pub signer: TokenSigner,
+    /// Base URL of the portal front end, for links in messages (configuration, never a
+    /// request's `Host`).
+    pub portal_url: String,
+}

@@ -1,0 +1,223 @@
+//! The storage port: a small item store with the semantics of one DynamoDB table.
+//!
+//! Both adapters (the embedded store here, DynamoDB in `portal-aws`) implement exactly these
+//! semantics and are held to them by one conformance suite (`tests/e2e/store_conformance.rs`):
+//!
+//! * an item is addressed by `(pk, sk)`; every domain key starts with the tenant (`T#<account>#`),
+//!   see [`crate::keys`], so no read can cross tenants by construction;
+//! * `put`/`delete` take a [`Condition`]; a failed condition is [`StoreError::ConditionFailed`];
+//! * `transact` applies every write or none; a failed condition names the write's index;
+//! * `add` is an atomic, bounded counter update (credits never below zero, limits never above);
+//! * items may carry `expires_at` (epoch seconds). The store never hides an expired item: the
+//!   domain checks expiry against its clock on every read (DynamoDB's TTL sweeper is lazy), and
+//!   [`Condition::AbsentOrExpired`] lets a write replace an item that is logically gone.
+
+use async_trait::async_trait;
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+
+mod embedded;
+pub use embedded::EmbeddedStore;
+
+/// Attribute names the store owns; domain data may not use them.
+pub const RESERVED_ATTRIBUTES: [&str; 5] = ["pk", "sk", "v", "expires_at", "exp_bucket"];
+
+/// Width of an expiry bucket in seconds: the purge job reads expired items bucket by bucket
+/// through an index instead of scanning the table.
+pub const EXPIRY_BUCKET_SECONDS: i64 = 3600;
+
+/// The primary key of an item.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+}
+
+/// One stored item: its key, an optimistic-concurrency version, an optional expiry and its data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub key: Key,
+    /// Incremented by the domain on each replacement; used with [`Condition::VersionIs`].
+    pub version: u64,
+    /// Epoch seconds after which the item is logically gone (TTL attribute in DynamoDB).
+    pub expires_at: Option<i64>,
+    /// The record's fields (a JSON object; numbers, strings, bools, lists, maps, null).
+    pub data: Map<String, Value>,
+}
+
+impl Item {
+    /// Builds an item from a serialisable record (which must serialise to a JSON object).
+    pub fn from_record<T: Serialize>(key: Key, record: &T) -> Result<Self, StoreError> {
+        match serde_json::to_value(record).map_err(|e| StoreError::Corrupt(e.to_string()))? {
+            Value::Object(data) => Ok(Self {
+                key,
+                version: 1,
+                expires_at: None,
+                data,
+            }),
+            _ => Err(StoreError::Corrupt("record is not an object".into())),
+        }
+    }
+
+    pub fn with_version(mut self, version: u64) -> Self {
+        self.version = version;
+        self
+    }
+
+    pub fn expiring_at(mut self, expires_at: i64) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// Reads the record back.
+    pub fn record<T: DeserializeOwned>(&self) -> Result<T, StoreError> {
+        serde_json::from_value(Value::Object(self.data.clone()))
+            .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", self.key.pk, self.key.sk)))
+    }
+
+    /// True when the item is logically gone at `now` (epoch seconds).
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// The expiry bucket of this item, if it expires.
+    pub fn expiry_bucket(&self) -> Option<i64> {
+        self.expires_at.map(expiry_bucket)
+    }
+}
+
+/// The bucket (start of the hour, epoch seconds) an expiry time falls in.
+pub fn expiry_bucket(expires_at: i64) -> i64 {
+    expires_at - expires_at.rem_euclid(EXPIRY_BUCKET_SECONDS)
+}
+
+/// A condition on the item currently stored under a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// No condition.
+    Always,
+    /// No item is stored under the key.
+    Absent,
+    /// No item is stored, or the stored one expired at or before the given epoch second.
+    AbsentOrExpired(i64),
+    /// An item is stored under the key.
+    Exists,
+    /// An item is stored and its version equals the given one.
+    VersionIs(u64),
+}
+
+/// One write of a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Put(Item, Condition),
+    Delete(Key, Condition),
+    /// Writes nothing; fails the transaction unless the condition holds.
+    Check(Key, Condition),
+}
+
+impl Write {
+    pub fn key(&self) -> &Key {
+        match self {
+            Write::Put(item, _) => &item.key,
+            Write::Delete(key, _) | Write::Check(key, _) => key,
+        }
+    }
+}
+
+/// Bound on the result of [`Store::add`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// The new value must be at least this.
+    AtLeast(i64),
+    /// The new value must be at most this.
+    AtMost(i64),
+}
+
+/// A page of a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// The sort key to continue after, when more items may follow.
+    pub next: Option<String>,
+}
+
+/// Which items a query returns, in sort-key order.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// Only sort keys starting with this.
+    pub sk_prefix: String,
+    /// Newest (largest sort key) first.
+    pub descending: bool,
+    /// Continue strictly after this sort key (in the query's direction).
+    pub after: Option<String>,
+    /// At most this many items (None: all).
+    pub limit: Option<usize>,
+}
+
+/// Expired items found by [`Store::expired`], with how many items were read to find them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpiredPage {
+    pub keys: Vec<(Key, u64)>,
+    /// Items the store read (to prove the purge reads only expired items).
+    pub items_read: usize,
+    /// Resume token within the bucket, when more may follow.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("condition failed")]
+    ConditionFailed,
+    /// A transaction was cancelled; the index of the write whose condition failed, if known.
+    #[error("transaction cancelled (write {0:?})")]
+    TransactionConflict(Option<usize>),
+    /// The store could not be reached or refused service (throttling, timeouts).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored item could not be read as the expected record.
+    #[error("stored item is corrupt: {0}")]
+    Corrupt(String),
+    /// The request was invalid for the store (a bug in the caller).
+    #[error("invalid store request: {0}")]
+    Invalid(String),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+    /// Reads several keys at once (one round trip where the backend allows); missing keys are
+    /// left out. Order of the result is unspecified.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError>;
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError>;
+    /// All writes or none (at most 25 writes, distinct keys).
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+    /// Atomically adds `delta` to the numeric attribute `field` (missing counts as 0) of the item
+    /// at `key`, creating the item if needed, unless the result would break `bound`
+    /// ([`StoreError::ConditionFailed`]). Returns the new value.
+    async fn add(
+        &self,
+        key: &Key,
+        field: &str,
+        delta: i64,
+        bound: Bound,
+    ) -> Result<i64, StoreError>;
+    async fn query(&self, pk: &str, query: Query) -> Result<Page, StoreError>;
+    /// Items whose expiry falls in `bucket` and is at or before `now`, across every tenant.
+    async fn expired(
+        &self,
+        bucket: i64,
+        now: i64,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<ExpiredPage, StoreError>;
+}

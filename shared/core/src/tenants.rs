@@ -1,0 +1,465 @@
+//! Tenants (accounts): the business's settings, SMS credits, and the platform's Terms &
+//! Conditions version that staff must accept.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::account::AccountName;
+use crate::audit::Actor;
+use crate::contact::{Email, PhoneNumber, parse_text};
+use crate::error::{Conflict, DomainError, DomainResult, FieldError, FieldErrors};
+use crate::keys;
+use crate::portal::Portal;
+use crate::staff::{NewStaff, StaffRecord};
+use crate::store::{Bound, Condition, Item, StoreError, Write};
+
+/// The Terms & Conditions version in force when none was ever published.
+pub const INITIAL_TERMS_VERSION: &str = "2026-01";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomField {
+    pub key: String,
+    pub label: String,
+    pub required: bool,
+}
+
+/// A tenant as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantRecord {
+    pub account: String,
+    pub business_name: String,
+    pub business_email: Option<Email>,
+    pub location_email: Option<Email>,
+    pub location_phone: Option<PhoneNumber>,
+    pub customer_signup_enabled: bool,
+    pub email_validation_required: bool,
+    pub sms_enabled: bool,
+    #[serde(default)]
+    pub custom_fields: Vec<CustomField>,
+    pub owner_staff_id: String,
+    pub created_at: i64,
+}
+
+impl TenantRecord {
+    /// The business settings whose absence the login warns about, in the contract's order.
+    pub fn missing_settings(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if self.business_email.is_none() {
+            missing.push("business_email");
+        }
+        if self.location_email.is_none() {
+            missing.push("location_email");
+        }
+        if self.location_phone.is_none() {
+            missing.push("location_phone");
+        }
+        missing
+    }
+}
+
+/// The settings as the office sees them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub business_name: String,
+    pub business_email: Option<Email>,
+    pub location_email: Option<Email>,
+    pub location_phone: Option<PhoneNumber>,
+    pub customer_signup_enabled: bool,
+    pub email_validation_required: bool,
+    pub sms_enabled: bool,
+    pub sms_credits: i64,
+    pub custom_fields: Vec<CustomField>,
+}
+
+/// Public facts about a tenant (`GET /a/{account}`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantInfo {
+    pub account: String,
+    pub business_name: String,
+    pub customer_signup_enabled: bool,
+    pub email_validation_required: bool,
+    pub sms_enabled: bool,
+}
+
+/// A settings change as received: `None` leaves a field unchanged; `Some(None)` clears a
+/// nullable one.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SettingsInput {
+    pub business_name: Option<String>,
+    #[serde(default, deserialize_with = "crate::nullable")]
+    pub business_email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::nullable")]
+    pub location_email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::nullable")]
+    pub location_phone: Option<Option<String>>,
+    pub customer_signup_enabled: Option<bool>,
+    pub email_validation_required: Option<bool>,
+    pub sms_enabled: Option<bool>,
+    pub custom_fields: Option<Vec<CustomFieldInput>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CustomFieldInput {
+    pub key: Option<String>,
+    pub label: Option<String>,
+    pub required: Option<bool>,
+}
+
+/// A validated settings change.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsChange {
+    business_name: Option<String>,
+    business_email: Option<Option<Email>>,
+    location_email: Option<Option<Email>>,
+    location_phone: Option<Option<PhoneNumber>>,
+    customer_signup_enabled: Option<bool>,
+    email_validation_required: Option<bool>,
+    sms_enabled: Option<bool>,
+    custom_fields: Option<Vec<CustomField>>,
+}
+
+fn parse_optional<T>(
+    raw: &Option<Option<String>>,
+    errors: &mut FieldErrors,
+    parse: impl Fn(&str) -> Result<T, FieldError>,
+) -> Option<Option<T>> {
+    match raw {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(s)) if s.trim().is_empty() => Some(None),
+        Some(Some(s)) => errors.take(parse(s)).map(Some),
+    }
+}
+
+impl SettingsChange {
+    pub fn parse(input: &SettingsInput) -> DomainResult<Self> {
+        let mut errors = FieldErrors::new();
+        let business_name = input
+            .business_name
+            .as_deref()
+            .and_then(|n| errors.take(parse_text(n, "business_name", 200)));
+        let business_email = parse_optional(&input.business_email, &mut errors, |s| {
+            Email::parse(s, "business_email")
+        });
+        let location_email = parse_optional(&input.location_email, &mut errors, |s| {
+            Email::parse(s, "location_email")
+        });
+        let location_phone = parse_optional(&input.location_phone, &mut errors, |s| {
+            PhoneNumber::parse(s, "location_phone")
+        });
+        let custom_fields = input.custom_fields.as_ref().map(|fields| {
+            let mut parsed = Vec::new();
+            for (i, f) in fields.iter().enumerate() {
+                let key = errors.take(parse_field_key(f.key.as_deref(), i));
+                let label = errors.take(parse_text(
+                    f.label.as_deref().unwrap_or(""),
+                    &format!("custom_fields[{i}].label"),
+                    200,
+                ));
+                if let (Some(key), Some(label)) = (key, label) {
+                    if parsed.iter().any(|p: &CustomField| p.key == key) {
+                        errors.push(FieldError::new(
+                            format!("custom_fields[{i}].key"),
+                            "duplicate",
+                            "custom field keys must be unique",
+                        ));
+                    }
+                    parsed.push(CustomField {
+                        key,
+                        label,
+                        required: f.required.unwrap_or(false),
+                    });
+                }
+            }
+            parsed
+        });
+        errors.finish()?;
+        Ok(Self {
+            business_name,
+            business_email,
+            location_email,
+            location_phone,
+            customer_signup_enabled: input.customer_signup_enabled,
+            email_validation_required: input.email_validation_required,
+            sms_enabled: input.sms_enabled,
+            custom_fields,
+        })
+    }
+
+    fn apply(&self, t: &mut TenantRecord) {
+        if let Some(v) = &self.business_name {
+            t.business_name = v.clone();
+        }
+        if let Some(v) = &self.business_email {
+            t.business_email = v.clone();
+        }
+        if let Some(v) = &self.location_email {
+            t.location_email = v.clone();
+        }
+        if let Some(v) = &self.location_phone {
+            t.location_phone = v.clone();
+        }
+        if let Some(v) = self.customer_signup_enabled {
+            t.customer_signup_enabled = v;
+        }
+        if let Some(v) = self.email_validation_required {
+            t.email_validation_required = v;
+        }
+        if let Some(v) = self.sms_enabled {
+            t.sms_enabled = v;
+        }
+        if let Some(v) = &self.custom_fields {
+            t.custom_fields = v.clone();
+        }
+    }
+}
+
+fn parse_field_key(raw: Option<&str>, i: usize) -> Result<String, FieldError> {
+    let field = format!("custom_fields[{i}].key");
+    let key = raw.unwrap_or("").trim();
+    if key.is_empty() {
+        return Err(FieldError::required(field));
+    }
+    let ok = key.len() <= 64
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(key.to_owned())
+    } else {
+        Err(FieldError::new(
+            field,
+            "invalid",
+            "use 1 to 64 letters, digits, '_' or '-'",
+        ))
+    }
+}
+
+/// A new tenant with its owner (local `/_dev/tenants` and the ops command).
+pub struct NewTenant {
+    pub account: AccountName,
+    pub business_name: String,
+    pub owner: NewStaff,
+    pub settings: SettingsChange,
+    pub sms_credits: i64,
+}
+
+impl Portal {
+    /// The tenant, or `account_not_found`.
+    pub async fn tenant(&self, account: &AccountName) -> DomainResult<TenantRecord> {
+        match self.store.get(&keys::tenant_record(account)).await? {
+            Some(item) => Ok(item.record()?),
+            None => Err(DomainError::AccountNotFound),
+        }
+    }
+
+    pub async fn tenant_info(&self, account: &AccountName) -> DomainResult<TenantInfo> {
+        let t = self.tenant(account).await?;
+        Ok(TenantInfo {
+            account: t.account,
+            business_name: t.business_name,
+            customer_signup_enabled: t.customer_signup_enabled,
+            email_validation_required: t.email_validation_required,
+            sms_enabled: t.sms_enabled,
+        })
+    }
+
+    pub async fn sms_credits(&self, account: &AccountName) -> DomainResult<i64> {
+        Ok(match self.store.get(&keys::sms_credits(account)).await? {
+            Some(item) => item
+                .data
+                .get("credits")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0),
+            None => 0,
+        })
+    }
+
+    /// Adds (or with a negative amount removes) SMS credits; never below zero.
+    pub async fn add_sms_credits(&self, account: &AccountName, amount: i64) -> DomainResult<i64> {
+        self.tenant(account).await?;
+        match self
+            .store
+            .add(
+                &keys::sms_credits(account),
+                "credits",
+                amount,
+                Bound::AtLeast(0),
+            )
+            .await
+        {
+            Ok(n) => Ok(n),
+            Err(StoreError::ConditionFailed) => {
+                Err(DomainError::Validation(vec![FieldError::new(
+                    "sms_credits",
+                    "invalid",
+                    "credits cannot go below zero",
+                )]))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn settings(&self, account: &AccountName) -> DomainResult<Settings> {
+        let t = self.tenant(account).await?;
+        let sms_credits = self.sms_credits(account).await?;
+        Ok(settings_view(t, sms_credits))
+    }
+
+    /// Applies a settings change (optimistic concurrency on the tenant item).
+    pub async fn update_settings(
+        &self,
+        account: &AccountName,
+        actor: Actor,
+        change: &SettingsChange,
+    ) -> DomainResult<Settings> {
+        for _ in 0..5 {
+            let item = self
+                .store
+                .get(&keys::tenant_record(account))
+                .await?
+                .ok_or(DomainError::AccountNotFound)?;
+            let mut tenant: TenantRecord = item.record()?;
+            change.apply(&mut tenant);
+            let updated =
+                Item::from_record(item.key.clone(), &tenant)?.with_version(item.version + 1);
+            let audit =
+                self.audit_write(account, actor.clone(), "settings.updated", None, json!({}))?;
+            match self
+                .store
+                .transact(vec![
+                    Write::Put(updated, Condition::VersionIs(item.version)),
+                    audit,
+                ])
+                .await
+            {
+                Ok(()) => {
+                    let credits = self.sms_credits(account).await?;
+                    return Ok(settings_view(tenant, credits));
+                }
+                Err(StoreError::TransactionConflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(DomainError::Store(StoreError::Unavailable(
+            "settings kept changing; try again".into(),
+        )))
+    }
+
+    /// Creates a tenant and its owner in one transaction.
+    pub async fn create_tenant(&self, new: NewTenant) -> DomainResult<String> {
+        let now = self.clock.epoch();
+        let mut tenant = TenantRecord {
+            account: new.account.to_string(),
+            business_name: new.business_name.clone(),
+            business_email: None,
+            location_email: None,
+            location_phone: None,
+            customer_signup_enabled: true,
+            email_validation_required: true,
+            sms_enabled: false,
+            custom_fields: Vec::new(),
+            owner_staff_id: String::new(),
+            created_at: now,
+        };
+        new.settings.apply(&mut tenant);
+        tenant.business_name = new.business_name;
+        let owner: StaffRecord = self.staff_record_for(new.owner, true).await?;
+        tenant.owner_staff_id = owner.id.clone();
+        let mut writes = vec![Write::Put(
+            Item::from_record(keys::tenant_record(&new.account), &tenant)?,
+            Condition::Absent,
+        )];
+        writes.extend(self.staff_writes(&new.account, &owner)?);
+        writes.push(Write::Put(
+            Item::from_record(
+                keys::sms_credits(&new.account),
+                &json!({"credits": new.sms_credits.max(0)}),
+            )?,
+            Condition::Absent,
+        ));
+        writes.push(self.audit_write(
+            &new.account,
+            Actor::system(),
+            "tenant.created",
+            Some(&owner.id),
+            json!({}),
+        )?);
+        match self.store.transact(writes).await {
+            Ok(()) => Ok(owner.id),
+            Err(StoreError::TransactionConflict(_)) => {
+                Err(DomainError::Conflict(Conflict::AccountExists))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Applies a settings change without an actor (local development and ops).
+    pub async fn patch_tenant(
+        &self,
+        account: &AccountName,
+        change: &SettingsChange,
+        sms_credits: Option<i64>,
+    ) -> DomainResult<Settings> {
+        let settings = self
+            .update_settings(account, Actor::system(), change)
+            .await?;
+        if let Some(target) = sms_credits {
+            if target < 0 {
+                return Err(DomainError::Validation(vec![FieldError::new(
+                    "sms_credits",
+                    "invalid",
+                    "credits cannot be negative",
+                )]));
+            }
+            self.store
+                .put(
+                    Item::from_record(keys::sms_credits(account), &json!({"credits": target}))?,
+                    Condition::Always,
+                )
+                .await?;
+            return self.settings(account).await;
+        }
+        Ok(settings)
+    }
+
+    /// The platform's current Terms & Conditions version.
+    pub async fn current_terms(&self) -> DomainResult<String> {
+        Ok(match self.store.get(&keys::platform_terms()).await? {
+            Some(item) => item
+                .data
+                .get("version")
+                .and_then(|v| v.as_str())
+                .unwrap_or(INITIAL_TERMS_VERSION)
+                .to_owned(),
+            None => INITIAL_TERMS_VERSION.to_owned(),
+        })
+    }
+
+    /// Publishes a new Terms & Conditions version: every staff member must accept it.
+    pub async fn publish_terms(&self, version: &str) -> DomainResult<()> {
+        let version =
+            parse_text(version, "version", 64).map_err(|e| DomainError::Validation(vec![e]))?;
+        self.store
+            .put(
+                Item::from_record(keys::platform_terms(), &json!({"version": version}))?,
+                Condition::Always,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn settings_view(t: TenantRecord, sms_credits: i64) -> Settings {
+    Settings {
+        business_name: t.business_name,
+        business_email: t.business_email,
+        location_email: t.location_email,
+        location_phone: t.location_phone,
+        customer_signup_enabled: t.customer_signup_enabled,
+        email_validation_required: t.email_validation_required,
+        sms_enabled: t.sms_enabled,
+        sms_credits,
+        custom_fields: t.custom_fields,
+    }
+}

@@ -1,0 +1,178 @@
+//! The one place where domain outcomes become HTTP: RFC 9457 problem documents.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use portal_core::DomainError;
+use portal_core::error::FieldError;
+use portal_core::store::StoreError;
+use serde::Serialize;
+
+/// Seconds a client should wait before retrying when a dependency is unavailable.
+const UNAVAILABLE_RETRY_AFTER: i64 = 5;
+
+#[derive(Debug, Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    code: &'a str,
+    detail: String,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+}
+
+/// A problem response with a stable `code`.
+pub fn problem(
+    status: StatusCode,
+    code: &str,
+    detail: impl Into<String>,
+    errors: &[FieldError],
+    retry_after: Option<i64>,
+    request_id: Option<&str>,
+) -> Response<Bytes> {
+    let body = Problem {
+        kind: format!("https://errors.portal.invalid/{code}"),
+        title: status.canonical_reason().unwrap_or("Error"),
+        status: status.as_u16(),
+        code,
+        detail: detail.into(),
+        errors,
+        request_id,
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let mut response = Response::new(Bytes::from(bytes));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(seconds) = retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    }
+    response
+}
+
+/// Maps a domain error. Internal details never reach the client: a 500 carries only the
+/// request id (the cause is in the log line of that id).
+pub fn from_domain(err: &DomainError, request_id: Option<&str>) -> Response<Bytes> {
+    use StatusCode as S;
+    let none: &[FieldError] = &[];
+    match err {
+        DomainError::Malformed(detail) => problem(
+            S::BAD_REQUEST,
+            "malformed_request",
+            detail.clone(),
+            none,
+            None,
+            None,
+        ),
+        DomainError::Validation(errors) => problem(
+            S::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "one or more fields are invalid",
+            errors,
+            None,
+            None,
+        ),
+        DomainError::AccountNotFound => problem(
+            S::NOT_FOUND,
+            "account_not_found",
+            "no such account",
+            none,
+            None,
+            None,
+        ),
+        DomainError::NotFound => problem(
+            S::NOT_FOUND,
+            "not_found",
+            "no such resource",
+            none,
+            None,
+            None,
+        ),
+        DomainError::InvalidCredentials => problem(
+            S::UNAUTHORIZED,
+            "invalid_credentials",
+            "the username or password is not correct",
+            none,
+            None,
+            None,
+        ),
+        DomainError::WrongCurrentPassword => problem(
+            S::FORBIDDEN,
+            "invalid_credentials",
+            "the current password is not correct",
+            none,
+            None,
+            None,
+        ),
+        DomainError::TooManyAttempts { retry_after } => problem(
+            S::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many failed attempts; try again later",
+            none,
+            Some(*retry_after),
+            None,
+        ),
+        DomainError::TooManyRequests { retry_after } => problem(
+            S::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "too many requests; try again later",
+            none,
+            Some(*retry_after),
+            None,
+        ),
+        DomainError::Unauthenticated => problem(
+            S::UNAUTHORIZED,
+            "unauthenticated",
+            "a valid bearer token is required",
+            none,
+            None,
+            None,
+        ),
+        DomainError::Forbidden => {
+            problem(S::FORBIDDEN, "forbidden", "not allowed", none, None, None)
+        }
+        DomainError::TermsNotAccepted => problem(
+            S::FORBIDDEN,
+            "terms_not_accepted",
+            "the current Terms & Conditions must be accepted first",
+            none,
+            None,
+            None,
+        ),
+        DomainError::OwnerOnly => problem(
+            S::FORBIDDEN,
+            "owner_only",
+            "only the business owner may do this",
+            none,
+            None,
+            None,
+        ),
+        DomainError::Conflict(c) => problem(S::CONFLICT, c.code(), c.to_string(), none, None, None),
+        DomainError::Store(StoreError::Unavailable(_))
+        | DomainError::Store(StoreError::TransactionConflict(_))
+        | DomainError::Store(StoreError::ConditionFailed) => problem(
+            S::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "a dependency is unavailable; try again shortly",
+            none,
+            Some(UNAVAILABLE_RETRY_AFTER),
+            None,
+        ),
+        DomainError::Store(StoreError::Corrupt(_) | StoreError::Invalid(_))
+        | DomainError::Internal(_) => problem(
+            S::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "something went wrong; quote the request id",
+            none,
+            None,
+            request_id,
+        ),
+    }
+}

@@ -1,0 +1,271 @@
+//! The one route table. Rust routers, the OpenAPI coverage test and the CDK stack (through the
+//! generated `infra/routes.json`) all read it. Every route declares its guard; an office route
+//! cannot be written without naming the task and level it needs.
+
+use http::Method;
+use portal_core::permissions::{Level, Task};
+
+/// The Lambda function (route group) serving a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    Login,
+    Signup,
+    Invite,
+    ResetPassword,
+    Revoke,
+    Office,
+}
+
+impl Function {
+    pub const ALL: [Function; 6] = [
+        Function::Login,
+        Function::Signup,
+        Function::Invite,
+        Function::ResetPassword,
+        Function::Revoke,
+        Function::Office,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Login => "login",
+            Function::Signup => "signup",
+            Function::Invite => "invite",
+            Function::ResetPassword => "reset-password",
+            Function::Revoke => "revoke",
+            Function::Office => "office",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// No token.
+    Public,
+    /// Any live session of the account (staff or guardian).
+    Session,
+    /// A staff session; Terms & Conditions need not be accepted yet.
+    Staff,
+    /// A staff session with the current terms accepted and at least this level for the task.
+    Office(Task, Level),
+}
+
+/// What a route does; the dispatcher matches on it exhaustively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteId {
+    Tenant,
+    StaffLogin,
+    StaffTermsAccept,
+    Logout,
+    GetSession,
+    ListUserGroups,
+    CreateUserGroup,
+    ListStaff,
+    CreateStaff,
+    GetStaff,
+    PutStaffPermissions,
+    GetSettings,
+    PatchSettings,
+    GetAudit,
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub function: Function,
+    pub guard: Guard,
+    pub id: RouteId,
+}
+
+macro_rules! route {
+    ($method:ident $path:literal => $function:ident, $guard:expr, $id:ident) => {
+        Route {
+            method: Method::$method,
+            path: $path,
+            function: Function::$function,
+            guard: $guard,
+            id: RouteId::$id,
+        }
+    };
+}
+
+use Guard::{Office, Public, Session, Staff};
+use Level::{Full, View};
+use Task::{Settings as SettingsTask, Staff as StaffTask};
+
+pub static ROUTES: &[Route] = &[
+    route!(GET "/a/{account}" => Login, Public, Tenant),
+    route!(POST "/a/{account}/staff/login" => Login, Public, StaffLogin),
+    route!(POST "/a/{account}/staff/terms/accept" => Login, Staff, StaffTermsAccept),
+    route!(POST "/a/{account}/logout" => Login, Session, Logout),
+    route!(GET "/a/{account}/session" => Login, Session, GetSession),
+    route!(GET "/a/{account}/office/user-groups" => Office, Office(SettingsTask, View), ListUserGroups),
+    route!(POST "/a/{account}/office/user-groups" => Office, Office(SettingsTask, Full), CreateUserGroup),
+    route!(GET "/a/{account}/office/staff" => Office, Office(StaffTask, View), ListStaff),
+    route!(POST "/a/{account}/office/staff" => Office, Office(StaffTask, Full), CreateStaff),
+    route!(GET "/a/{account}/office/staff/{staff_id}" => Office, Office(StaffTask, View), GetStaff),
+    route!(PUT "/a/{account}/office/staff/{staff_id}/permissions" => Office, Office(StaffTask, Full), PutStaffPermissions),
+    route!(GET "/a/{account}/office/settings" => Office, Office(SettingsTask, View), GetSettings),
+    route!(PATCH "/a/{account}/office/settings" => Office, Office(SettingsTask, Full), PatchSettings),
+    route!(GET "/a/{account}/office/audit" => Office, Office(SettingsTask, View), GetAudit),
+];
+
+/// Path parameters of a matched route, by name.
+#[derive(Debug, Default, Clone)]
+pub struct Params(Vec<(&'static str, String)>);
+
+impl Params {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Matches `path` against a route pattern.
+pub fn match_path(pattern: &'static str, path: &str) -> Option<Params> {
+    let mut params = Vec::new();
+    let mut pattern_segments = pattern.trim_matches('/').split('/');
+    let mut path_segments = path
+        .trim_end_matches('/')
+        .trim_start_matches('/')
+        .split('/');
+    loop {
+        match (pattern_segments.next(), path_segments.next()) {
+            (None, None) => return Some(Params(params)),
+            (Some(p), Some(s)) => {
+                if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    if s.is_empty() {
+                        return None;
+                    }
+                    params.push((name, s.to_owned()));
+                } else if p != s {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The outcome of looking a request up in the table.
+pub enum Lookup {
+    Found(&'static Route, Params),
+    /// The path exists with other methods.
+    MethodNotAllowed,
+    NotFound,
+}
+
+/// Finds the route for a request among those `function` serves (`None`: every route).
+pub fn lookup(method: &Method, path: &str, function: Option<Function>) -> Lookup {
+    let mut path_known = false;
+    for route in ROUTES
+        .iter()
+        .filter(|r| function.is_none_or(|f| r.function == f))
+    {
+        if let Some(params) = match_path(route.path, path) {
+            if route.method == *method {
+                return Lookup::Found(route, params);
+            }
+            path_known = true;
+        }
+    }
+    if path_known {
+        Lookup::MethodNotAllowed
+    } else {
+        Lookup::NotFound
+    }
+}
+
+/// The table as JSON for the CDK stack (`infra/routes.json`): functions and routes.
+pub fn routes_json() -> serde_json::Value {
+    let functions: Vec<&str> = Function::ALL
+        .iter()
+        .filter(|f| ROUTES.iter().any(|r| r.function == **f))
+        .map(|f| f.name())
+        .collect();
+    let routes: Vec<serde_json::Value> = ROUTES
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "method": r.method.as_str(),
+                "path": r.path,
+                "function": r.function.name(),
+            })
+        })
+        .collect();
+    serde_json::json!({ "functions": functions, "routes": routes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_params_and_methods() {
+        let Lookup::Found(r, p) = lookup(&Method::GET, "/a/swim/office/staff/abc", None) else {
+            panic!("no match");
+        };
+        assert_eq!(r.id, RouteId::GetStaff);
+        assert_eq!(p.get("account"), Some("swim"));
+        assert_eq!(p.get("staff_id"), Some("abc"));
+        assert!(matches!(
+            lookup(&Method::DELETE, "/a/swim/session", None),
+            Lookup::MethodNotAllowed
+        ));
+        assert!(matches!(
+            lookup(&Method::GET, "/a/swim/nope", None),
+            Lookup::NotFound
+        ));
+        assert!(matches!(
+            lookup(&Method::GET, "/a/swim/session", Some(Function::Office)),
+            Lookup::NotFound
+        ));
+    }
+
+    #[test]
+    fn every_route_is_unique() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "{} {} twice",
+                    a.method,
+                    a.path
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn office_routes_declare_a_level_and_others_do_not() {
+        for r in ROUTES {
+            let office = r.path.contains("/office/");
+            assert_eq!(
+                office,
+                matches!(r.guard, Guard::Office(..)),
+                "{} {}",
+                r.method,
+                r.path
+            );
+        }
+    }
+
+    #[test]
+    fn infra_routes_json_is_generated_from_this_table() {
+        let committed = include_str!("../../../infra/routes.json");
+        let committed: serde_json::Value = serde_json::from_str(committed).unwrap();
+        assert_eq!(
+            committed,
+            routes_json(),
+            "infra/routes.json is stale: run `cargo run -p portal-local -- --print-routes > infra/routes.json`"
+        );
+    }
+}

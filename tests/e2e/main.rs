@@ -1,0 +1,9 @@
+//! One test binary: end-to-end tests over HTTP against portal-local (embedded store and
+//! DynamoDB on moto), the store conformance suite, the AWS adapters against moto, the Lambda
+//! events and the OpenAPI coverage.
+
+mod support;
+
+mod aws_messaging;
+mod foundation;
+mod store_conformance;
