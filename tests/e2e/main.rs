@@ -6,4 +6,7 @@ mod support;
 
 mod aws_messaging;
 mod foundation;
+mod lambda_events;
+mod office_staff;
+mod openapi_coverage;
 mod store_conformance;

@@ -1,1 +1,6 @@
-fn main() {}
+//! The `login` Lambda function: the login route group of the route table.
+
+#[tokio::main]
+async fn main() -> Result<(), portal_lambda::Error> {
+    portal_lambda::run(portal_http::Function::Login).await
+}

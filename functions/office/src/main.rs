@@ -1,1 +1,6 @@
-fn main() {}
+//! The `office` Lambda function: the office route group of the route table.
+
+#[tokio::main]
+async fn main() -> Result<(), portal_lambda::Error> {
+    portal_lambda::run(portal_http::Function::Office).await
+}

@@ -1,0 +1,120 @@
+//! Lambda wiring: each function's `main` is `portal_lambda::run(Function::X)`. Clients, the
+//! signing key and the app are built once per cold start and shared by every invocation.
+//!
+//! Environment: `TABLE_NAME`, `PORTAL_URL`, `MAIL_FROM`, and the token-signing key either as
+//! `SIGNING_KEY_SECRET_ARN` (Secrets Manager, read once per cold start) or `SIGNING_KEY`
+//! (tests, local invokes). Logs are JSON lines through `tracing`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use lambda_http::{Body, Request, RequestExt, Response, service_fn};
+use portal_core::Portal;
+use portal_core::clock::SystemClock;
+use portal_core::passwords::PasswordHasherConfig;
+use portal_core::sessions::TokenSigner;
+use portal_core::store::Store;
+use portal_http::{App, Function};
+use secrecy::SecretSlice;
+
+pub type Error = lambda_http::Error;
+
+fn env(name: &str) -> Result<String, Error> {
+    std::env::var(name).map_err(|_| format!("environment variable {name} is not set").into())
+}
+
+/// JSON logs with the level from `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .without_time()
+        .try_init();
+}
+
+async fn signing_key(config: &aws_config::SdkConfig) -> Result<SecretSlice<u8>, Error> {
+    if let Ok(arn) = std::env::var("SIGNING_KEY_SECRET_ARN") {
+        let client = aws_sdk_secretsmanager::Client::new(config);
+        let secret = client
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "reading the signing key: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                )
+            })?;
+        let text = secret
+            .secret_string()
+            .ok_or("the signing key secret has no string value")?;
+        return Ok(text.as_bytes().to_vec().into());
+    }
+    Ok(env("SIGNING_KEY")?.into_bytes().into())
+}
+
+/// Builds the function's app from the environment (the AWS adapters).
+pub async fn app_from_env(function: Function) -> Result<App, Error> {
+    let config = portal_aws::sdk_config().await;
+    let store =
+        portal_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), env("TABLE_NAME")?);
+    let key = signing_key(&config).await?;
+    let portal = Portal {
+        store: Arc::new(store) as Arc<dyn Store>,
+        mailer: Arc::new(portal_aws::SesMailer::new(
+            aws_sdk_sesv2::Client::new(&config),
+            std::env::var("MAIL_FROM").unwrap_or_default(),
+        )),
+        sms: Arc::new(portal_aws::SnsSender::new(aws_sdk_sns::Client::new(
+            &config,
+        ))),
+        clock: Arc::new(SystemClock),
+        hasher: PasswordHasherConfig::default(),
+        signer: TokenSigner::new(&key)?,
+        portal_url: env("PORTAL_URL")?,
+    };
+    Ok(App::new(portal, Some(function)))
+}
+
+/// Runs the function under the Lambda runtime.
+pub async fn run(function: Function) -> Result<(), Error> {
+    init_tracing();
+    let app = app_from_env(function).await?;
+    let app = &app;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, Error>(handle(app, req).await)
+    }))
+    .await
+}
+
+/// One invocation: API Gateway's request in, the app's response out.
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let request_id = req.lambda_context_ref().map(|c| c.request_id.clone());
+    let (parts, body) = req.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    let response = app
+        .handle(
+            http::Request::from_parts(parts, bytes),
+            request_id.as_deref(),
+        )
+        .await;
+    let (parts, body) = response.into_parts();
+    let body = if body.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(body.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(e) => Body::Binary(e.into_bytes()),
+        }
+    };
+    Response::from_parts(parts, body)
+}
