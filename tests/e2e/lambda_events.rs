@@ -36,14 +36,46 @@ fn staff_input(username: &str, password: &str) -> StaffInput {
     }
 }
 
-/// A portal with tenant `swim`: its owner (terms accepted) and a second staff member.
-async fn setup() -> (Portal, String, String) {
+/// What the sample events' placeholders stand for.
+struct Fixture {
+    portal: Portal,
+    token: String,
+    staff_id: String,
+    guardian_token: String,
+    family_id: String,
+    policy_id: String,
+    guardian_id: String,
+    secondary_id: String,
+    invitation_id: String,
+    invitation_token: String,
+    reset_token: String,
+}
+
+impl Fixture {
+    fn fill(&self, text: &str) -> String {
+        text.replace("{{token}}", &self.token)
+            .replace("{{staff_id}}", &self.staff_id)
+            .replace("{{guardian_token}}", &self.guardian_token)
+            .replace("{{family_id}}", &self.family_id)
+            .replace("{{policy_id}}", &self.policy_id)
+            .replace("{{guardian_id}}", &self.guardian_id)
+            .replace("{{secondary_id}}", &self.secondary_id)
+            .replace("{{invitation_id}}", &self.invitation_id)
+            .replace("{{invitation_token}}", &self.invitation_token)
+            .replace("{{reset_token}}", &self.reset_token)
+    }
+}
+
+/// A portal with tenant `swim` (sign-up without email validation): its owner (terms
+/// accepted), a second staff member, a required policy and a family (guardian
+/// gwen@swim.test) that signed up.
+async fn setup() -> Fixture {
     let clock = Arc::new(SystemClock);
     let outbox = Arc::new(Outbox::new(clock.clone()));
     let portal = Portal {
         store: Arc::new(EmbeddedStore::new()),
         mailer: outbox.clone(),
-        sms: outbox,
+        sms: outbox.clone(),
         clock,
         hasher: PasswordHasherConfig::default(),
         signer: TokenSigner::new(&b"0123456789abcdef0123456789abcdef".to_vec().into()).unwrap(),
@@ -55,7 +87,13 @@ async fn setup() -> (Portal, String, String) {
             account: account.clone(),
             business_name: "Swim School".into(),
             owner: NewStaff::parse(staff_input("owner", "Sw1m-Sch00l!x"), "").unwrap(),
-            settings: SettingsChange::default(),
+            settings: SettingsChange::parse(
+                &serde_json::from_value(serde_json::json!({
+                    "email_validation_required": false
+                }))
+                .unwrap(),
+            )
+            .unwrap(),
             sms_credits: 0,
         })
         .await
@@ -85,7 +123,98 @@ async fn setup() -> (Portal, String, String) {
         )
         .await
         .unwrap();
-    (portal, login.token, fred.id)
+    let policy = portal
+        .create_policy(
+            &actor,
+            serde_json::from_value(serde_json::json!({
+                "title": "Liability waiver", "body": "I accept the risks.", "required": true
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let family = portal
+        .signup(
+            &account,
+            serde_json::from_value(serde_json::json!({
+                "client": "web", "age_confirmed": true,
+                "guardian": {"first_name": "Gwen", "last_name": "Guard", "relationship": "parent"},
+                "email": {"address": "gwen@swim.test", "type": "home", "opt_in": true},
+                "phones": [{"number": "+15551239999", "type": "mobile", "sms_opt_in": true}],
+                "password": "Gu4rdian-Pw!x", "password_confirmation": "Gu4rdian-Pw!x",
+                "address": {"line1": "1 Pool Lane", "city": "Springfield", "region": "IL",
+                            "postal_code": "62701", "country": "US"}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    // The family completes its setup, invites two people; one of them accepts.
+    let auth = portal
+        .authenticate(&account, &family.token, true)
+        .await
+        .unwrap();
+    let write = |auth: portal_core::sessions::Authenticated| {
+        let portal = portal.clone();
+        async move {
+            let actor = portal.guardian_actor(auth).await.unwrap();
+            portal
+                .family_context(actor, portal_core::families::FamilyUse::Write)
+                .await
+                .unwrap()
+        }
+    };
+    let ctx = write(auth.clone()).await;
+    let accept =
+        serde_json::from_value(serde_json::json!([{"id": policy.id, "version": 1}])).unwrap();
+    portal.accept_policies(&ctx, accept, "web").await.unwrap();
+    let ctx = write(auth).await;
+    portal.invite(&ctx, "pat@swim.test").await.unwrap();
+    let pending = portal.invite(&ctx, "sam@swim.test").await.unwrap();
+    let token_to = |to: &str| {
+        let message = outbox
+            .messages()
+            .into_iter()
+            .rev()
+            .find(|m| m.to == to)
+            .unwrap();
+        let at = message.body.find("token=").unwrap() + "token=".len();
+        message.body[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let pat = portal
+        .accept_invitation(
+            &account,
+            serde_json::from_value(serde_json::json!({
+                "token": token_to("pat@swim.test"), "age_confirmed": true,
+                "first_name": "Pat", "last_name": "Second", "password": "P4t-Second!x"
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    // A reset link for fred (the password-reset samples).
+    portal
+        .forgot_staff_password(&account, "fred")
+        .await
+        .unwrap();
+    let reset_token = token_to("fred@swim.test");
+    Fixture {
+        portal,
+        token: login.token,
+        staff_id: fred.id,
+        guardian_token: family.token,
+        family_id: family.family_id,
+        policy_id: policy.id,
+        guardian_id: family.guardian_id,
+        secondary_id: pat.guardian.id,
+        invitation_id: pending.invitation_id,
+        invitation_token: token_to("sam@swim.test"),
+        reset_token,
+    }
 }
 
 #[test]
@@ -114,13 +243,10 @@ fn there_is_one_event_per_route() {
 #[tokio::test]
 async fn every_event_gets_its_expected_status_from_its_function() {
     for (file, status) in expected() {
-        let (portal, token, staff_id) = setup().await;
+        let fixture = setup().await;
         let function = Function::from_name(file.split('/').next().unwrap()).unwrap();
-        let app = App::new(portal, Some(function));
-        let text = std::fs::read_to_string(format!("{EVENTS}/{file}"))
-            .unwrap()
-            .replace("{{token}}", &token)
-            .replace("{{staff_id}}", &staff_id);
+        let text = fixture.fill(&std::fs::read_to_string(format!("{EVENTS}/{file}")).unwrap());
+        let app = App::new(fixture.portal, Some(function));
         let request =
             lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
         let response = portal_lambda::handle(&app, request).await;
@@ -144,11 +270,10 @@ async fn every_event_gets_its_expected_status_from_its_function() {
 
 #[tokio::test]
 async fn a_function_serves_only_its_own_routes() {
-    let (portal, token, _) = setup().await;
-    let app = App::new(portal, Some(Function::Office));
-    let text = std::fs::read_to_string(format!("{EVENTS}/login/get-session.json"))
-        .unwrap()
-        .replace("{{token}}", &token);
+    let fixture = setup().await;
+    let text =
+        fixture.fill(&std::fs::read_to_string(format!("{EVENTS}/login/get-session.json")).unwrap());
+    let app = App::new(fixture.portal, Some(Function::Office));
     let response =
         portal_lambda::handle(&app, lambda_http::request::from_str(&text).unwrap()).await;
     assert_eq!(response.status().as_u16(), 404);

@@ -5,8 +5,12 @@
 mod support;
 
 mod aws_messaging;
+mod ddb_calls;
 mod foundation;
 mod lambda_events;
 mod office_staff;
 mod openapi_coverage;
+mod passwords;
+mod secondary;
+mod signup;
 mod store_conformance;

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use portal_core::account::AccountName;
-use portal_core::clock::{AdjustableClock, rfc3339};
+use portal_core::clock::{AdjustableClock, Clock, rfc3339};
 use portal_core::contact::parse_text;
 use portal_core::error::FieldErrors;
 use portal_core::staff::{NewStaff, StaffInput};
@@ -24,6 +24,7 @@ pub const DEV_ROUTES: &[(&str, &str)] = &[
     ("GET", "/_dev/outbox"),
     ("DELETE", "/_dev/outbox"),
     ("POST", "/_dev/clock"),
+    ("POST", "/_dev/purge"),
 ];
 
 pub struct Dev<'a> {
@@ -110,6 +111,13 @@ impl Dev<'_> {
                 }
                 let now = self.clock.advance(seconds);
                 json(StatusCode::OK, &serde_json::json!({"now": rfc3339(now)}))
+            }
+            (Method::POST, "/_dev/purge") => {
+                let report = self.portal.scheduled_run(self.clock.epoch()).await?;
+                json(
+                    StatusCode::OK,
+                    &serde_json::json!({"deleted": report.purge.deleted}),
+                )
             }
             _ => Err(DomainError::NotFound),
         }

@@ -5,12 +5,14 @@
 //! share them across invocations.
 
 mod config;
+mod counting;
 mod dynamo;
 mod sdk_error;
 mod ses;
 mod sns;
 
 pub use config::{SdkPolicy, sdk_config};
+pub use counting::CallCounter;
 pub use dynamo::{DynamoStore, EXPIRY_INDEX};
 pub use ses::SesMailer;
 pub use sns::SnsSender;

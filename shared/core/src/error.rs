@@ -97,6 +97,39 @@ pub enum DomainError {
     TermsNotAccepted,
     #[error("only the business owner may do this")]
     OwnerOnly,
+    #[error("access to this family was revoked")]
+    AccessRevoked,
+    #[error("age confirmation required")]
+    AgeConfirmationRequired,
+    #[error("the primary guardian has policies pending")]
+    PrimaryPoliciesPending,
+    #[error("view-only access")]
+    ViewOnly,
+    #[error("online sign-up is disabled")]
+    SignupDisabled,
+    #[error("the email was not verified")]
+    EmailNotVerified,
+    #[error("invalid code")]
+    InvalidCode,
+    #[error("the code expired")]
+    CodeExpired,
+    #[error("invalid or used token")]
+    InvalidToken,
+    #[error("the token expired")]
+    TokenExpired,
+    #[error("SMS is not enabled for this account")]
+    SmsDisabled,
+    #[error("no SMS credits left")]
+    InsufficientSmsCredits,
+    #[error("no email address on file")]
+    NoEmailOnFile,
+    #[error("no phone number on file")]
+    NoPhoneOnFile,
+    #[error("staff cannot set a guardian's password")]
+    StaffCannotSetGuardianPassword,
+    /// A message could not be delivered (nothing was charged or kept).
+    #[error("message not delivered")]
+    DeliveryFailed,
     #[error("conflict: {0}")]
     Conflict(Conflict),
     #[error("store: {0}")]
@@ -114,6 +147,12 @@ pub enum Conflict {
     TermsVersionMismatch,
     #[error("account_exists")]
     AccountExists,
+    #[error("email_in_use")]
+    EmailInUse,
+    #[error("policies_pending")]
+    PoliciesPending,
+    #[error("already_member")]
+    AlreadyMember,
 }
 
 impl Conflict {
@@ -122,6 +161,9 @@ impl Conflict {
             Conflict::UsernameTaken => "username_taken",
             Conflict::TermsVersionMismatch => "terms_version_mismatch",
             Conflict::AccountExists => "account_exists",
+            Conflict::EmailInUse => "email_in_use",
+            Conflict::PoliciesPending => "policies_pending",
+            Conflict::AlreadyMember => "already_member",
         }
     }
 }

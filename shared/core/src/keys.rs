@@ -79,3 +79,166 @@ pub fn audit_partition(account: &AccountName) -> String {
 pub fn audit_entry(account: &AccountName, sort: &str) -> Key {
     Key::new(audit_partition(account), sort)
 }
+
+/// Recent sends of one kind of message to one address.
+pub fn send_log(account: &AccountName, kind: &str, address_normalized: &str) -> Key {
+    Key::new(
+        format!("{}#SENT#{kind}#{address_normalized}", tenant(account)),
+        ONE,
+    )
+}
+
+pub fn guardian_partition(account: &AccountName, guardian_id: &str) -> String {
+    format!("{}#GUARDIAN#{guardian_id}", tenant(account))
+}
+
+pub fn guardian(account: &AccountName, guardian_id: &str) -> Key {
+    Key::new(guardian_partition(account, guardian_id), ONE)
+}
+
+/// A guardian's link to a family (the guardian's side, for the family switcher).
+pub fn guardian_family(account: &AccountName, guardian_id: &str, family_id: &str) -> Key {
+    Key::new(
+        guardian_partition(account, guardian_id),
+        format!("FAMILY#{family_id}"),
+    )
+}
+
+/// Uniqueness guard of a guardian login email (lower-cased) within a tenant.
+pub fn login_email(account: &AccountName, email_normalized: &str) -> Key {
+    Key::new(format!("{}#LOGIN#{email_normalized}", tenant(account)), ONE)
+}
+
+pub fn family_partition(account: &AccountName, family_id: &str) -> String {
+    format!("{}#FAMILY#{family_id}", tenant(account))
+}
+
+pub fn family(account: &AccountName, family_id: &str) -> Key {
+    Key::new(family_partition(account, family_id), ONE)
+}
+
+/// A guardian's membership in a family (the family's side).
+pub fn family_member(account: &AccountName, family_id: &str, guardian_id: &str) -> Key {
+    Key::new(
+        family_partition(account, family_id),
+        format!("MEMBER#{guardian_id}"),
+    )
+}
+
+/// A family's acceptance of one version of a policy.
+pub fn policy_acceptance(
+    account: &AccountName,
+    family_id: &str,
+    policy_id: &str,
+    version: u32,
+) -> Key {
+    Key::new(
+        family_partition(account, family_id),
+        format!("ACCEPT#{policy_id}#{version:08}"),
+    )
+}
+
+/// Uniqueness guard of a family's primary email (lower-cased) within a tenant.
+pub fn primary_email(account: &AccountName, email_normalized: &str) -> Key {
+    Key::new(
+        format!("{}#PRIMARY_EMAIL#{email_normalized}", tenant(account)),
+        ONE,
+    )
+}
+
+pub fn policy_partition(account: &AccountName) -> String {
+    format!("{}#POLICIES", tenant(account))
+}
+
+pub fn policy(account: &AccountName, policy_id: &str) -> Key {
+    Key::new(policy_partition(account), policy_id)
+}
+
+/// The current email validation code for an address (one at a time: a new code replaces it).
+pub fn signup_code(account: &AccountName, email_normalized: &str) -> Key {
+    Key::new(
+        format!("{}#SIGNUP_CODE#{email_normalized}", tenant(account)),
+        ONE,
+    )
+}
+
+/// A proof that an address was validated, by the hash of its token.
+pub fn email_verification(account: &AccountName, token_hash: &str) -> Key {
+    Key::new(
+        format!("{}#EMAIL_VERIFIED#{token_hash}", tenant(account)),
+        ONE,
+    )
+}
+
+/// A password reset link, by the hash of its token.
+pub fn reset_token(account: &AccountName, token_hash: &str) -> Key {
+    Key::new(format!("{}#RESET#{token_hash}", tenant(account)), ONE)
+}
+
+/// Index of one user's outstanding reset links, so using one kills the others.
+pub fn user_resets_partition(account: &AccountName, kind: &str, subject_id: &str) -> String {
+    format!("{}#USER_RESETS#{kind}#{subject_id}", tenant(account))
+}
+
+pub fn user_reset(account: &AccountName, kind: &str, subject_id: &str, token_hash: &str) -> Key {
+    Key::new(user_resets_partition(account, kind, subject_id), token_hash)
+}
+
+/// An invitation, by id (the family's invitations are listed through the family partition).
+pub fn invitation(account: &AccountName, family_id: &str, invitation_id: &str) -> Key {
+    Key::new(
+        family_partition(account, family_id),
+        format!("INVITE#{invitation_id}"),
+    )
+}
+
+/// Looks an invitation up by the hash of its token.
+pub fn invitation_token(account: &AccountName, token_hash: &str) -> Key {
+    Key::new(
+        format!("{}#INVITE_TOKEN#{token_hash}", tenant(account)),
+        ONE,
+    )
+}
+
+/// The purge job's checkpoint: the first expiry bucket not yet fully purged.
+pub fn purge_checkpoint() -> Key {
+    Key::new("P#PURGE", ONE)
+}
+
+/// What an expired item is, for the purge's count: every expired item is removed, but only
+/// these kinds are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgedKind {
+    ResetLink,
+    ValidationCode,
+    Invitation,
+    Session,
+    /// Index entries, guards, send logs, lock state and the like.
+    Other,
+}
+
+/// Classifies a key by the layout above (`T#<account>#<KIND>#...`; account names hold no `#`).
+pub fn purged_kind(key: &Key) -> PurgedKind {
+    let mut parts = key.pk.splitn(4, '#');
+    if parts.next() != Some("T") || parts.next().is_none() {
+        return PurgedKind::Other;
+    }
+    match parts.next() {
+        Some("SESSION") => PurgedKind::Session,
+        Some("RESET") => PurgedKind::ResetLink,
+        Some("SIGNUP_CODE") => PurgedKind::ValidationCode,
+        Some("FAMILY") if key.sk.starts_with("INVITE#") => PurgedKind::Invitation,
+        _ => PurgedKind::Other,
+    }
+}
+
+/// Notices (emails) that must not be lost: written in the same transaction as the change they
+/// announce, deleted once delivered, retried by the scheduled job. A platform partition (the
+/// sort key starts with the account) so the job finds every tenant's notices with one query.
+pub fn notice_partition() -> &'static str {
+    "P#NOTICES"
+}
+
+pub fn notice(account: &AccountName, notice_id: &str) -> Key {
+    Key::new(notice_partition(), format!("{account}#{notice_id}"))
+}

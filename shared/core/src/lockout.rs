@@ -122,6 +122,27 @@ impl Portal {
     }
 }
 
+impl Portal {
+    /// Checks a password for a login name under the lockout rules: refuses while locked, verifies
+    /// (against a dummy hash when `stored` is `None`, so unknown names take as long), counts a
+    /// failure or clears the count on success.
+    pub async fn check_credentials(
+        &self,
+        lock: LockRead,
+        attempt: &crate::passwords::PasswordAttempt,
+        stored: Option<&crate::passwords::PasswordHashString>,
+    ) -> DomainResult<crate::passwords::Verified> {
+        lock.refuse_if_locked(self.clock.epoch())?;
+        let verified = self.hasher.verify(attempt, stored).await?;
+        if verified == crate::passwords::Verified::No {
+            self.record_login_failure(lock).await?;
+        } else {
+            self.clear_login_failures(&lock).await?;
+        }
+        Ok(verified)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

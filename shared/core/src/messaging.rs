@@ -52,3 +52,38 @@ pub fn html_escape(text: &str) -> String {
     }
     out
 }
+
+/// Composes an email with a text and an HTML part from the same paragraphs. Every email names
+/// the business it is sent for (subject and signature). `link` is shown as its own paragraph.
+pub fn compose_email(
+    to: &str,
+    business_name: &str,
+    subject: &str,
+    paragraphs: &[String],
+    link: Option<&str>,
+) -> Email {
+    let mut text = String::new();
+    let mut html = String::from("<!doctype html><html><body style=\"font-family:sans-serif\">");
+    for p in paragraphs {
+        text.push_str(p);
+        text.push_str("\n\n");
+        html.push_str(&format!("<p>{}</p>", html_escape(p)));
+    }
+    if let Some(url) = link {
+        text.push_str(url);
+        text.push_str("\n\n");
+        let url = html_escape(url);
+        html.push_str(&format!("<p><a href=\"{url}\">{url}</a></p>"));
+    }
+    text.push_str(&format!("— {business_name}\n"));
+    html.push_str(&format!(
+        "<p>— {}</p></body></html>",
+        html_escape(business_name)
+    ));
+    Email {
+        to: to.to_owned(),
+        subject: format!("{subject} — {business_name}"),
+        text,
+        html,
+    }
+}

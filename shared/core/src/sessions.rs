@@ -252,6 +252,22 @@ impl Portal {
         })
     }
 
+    /// A new token for the same session, naming another active family.
+    pub fn reissue_token(
+        &self,
+        auth: &Authenticated,
+        family_id: Option<&str>,
+    ) -> DomainResult<String> {
+        self.signer.sign(&Claims {
+            acct: auth.account.to_string(),
+            sid: auth.session_id.clone(),
+            kind: auth.kind,
+            sub: auth.subject_id.clone(),
+            fam: family_id.map(str::to_owned),
+            iat: self.clock.epoch(),
+        })
+    }
+
     pub fn session_info(&self, auth: &Authenticated) -> SessionInfo {
         SessionInfo {
             kind: auth.kind,

@@ -16,6 +16,7 @@ use crate::permissions::{Level, Permissions, Task};
 use crate::portal::Portal;
 use crate::sessions::{Authenticated, SessionView, SubjectKind};
 use crate::store::{Condition, Item, Write};
+use crate::tenants::TenantRecord;
 use crate::tokens::new_id;
 
 /// A staff username: trimmed, 1 to 64 characters, no spaces. Unique per account
@@ -304,46 +305,62 @@ impl Portal {
         password: SecretString,
         stay_logged_in: bool,
     ) -> DomainResult<StaffLogin> {
-        let tenant = self.tenant(account).await?;
         let normalized = username.trim().to_lowercase();
         if normalized.is_empty() || normalized.len() > 256 {
+            self.tenant(account).await?;
             // Still spend the same time as a real check.
             self.hasher.verify(&PasswordAttempt(password), None).await?;
             return Err(DomainError::InvalidCredentials);
         }
+        // One round trip for everything the login needs before the staff record itself.
+        let tenant_key = keys::tenant_record(account);
+        let terms_key = keys::platform_terms();
         let lock_key = self.lock_key(account, "staff", &normalized);
         let guard_key = keys::username(account, &normalized);
         let found = self
             .store
-            .get_many(&[lock_key.clone(), guard_key.clone()])
+            .get_many(&[
+                tenant_key.clone(),
+                terms_key.clone(),
+                lock_key.clone(),
+                guard_key.clone(),
+            ])
             .await?;
+        let tenant: TenantRecord = found
+            .iter()
+            .find(|i| i.key == tenant_key)
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
+        let current_version =
+            crate::tenants::terms_version(found.iter().find(|i| i.key == terms_key));
         let lock = LockRead {
             item: found.iter().find(|i| i.key == lock_key).cloned(),
             key: lock_key,
         };
-        let now = self.clock.epoch();
-        lock.refuse_if_locked(now)?;
         let staff_id = found.iter().find(|i| i.key == guard_key).and_then(|i| {
             i.data
                 .get("staff_id")
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
         });
-        let staff = match &staff_id {
-            Some(id) => self.store.get(&keys::staff(account, id)).await?,
-            None => None,
-        };
-        let staff: Option<(StaffRecord, u64)> = match staff {
-            Some(item) => Some((item.record()?, item.version)),
+        // The lock is checked before any further read, so a locked name costs one round trip.
+        lock.refuse_if_locked(self.clock.epoch())?;
+        let staff: Option<(StaffRecord, u64)> = match &staff_id {
+            Some(id) => match self.store.get(&keys::staff(account, id)).await? {
+                Some(item) => Some((item.record()?, item.version)),
+                None => None,
+            },
             None => None,
         };
         let attempt = PasswordAttempt(password);
         let verified = self
-            .hasher
-            .verify(&attempt, staff.as_ref().map(|(s, _)| &s.password_hash))
+            .check_credentials(
+                lock,
+                &attempt,
+                staff.as_ref().map(|(s, _)| &s.password_hash),
+            )
             .await?;
         let Some((mut staff, version)) = staff.filter(|_| verified != Verified::No) else {
-            self.record_login_failure(lock).await?;
             let (actor, target) = match &staff_id {
                 Some(id) => (Actor::staff(id), Some(id.as_str())),
                 None => (Actor::system(), None),
@@ -358,7 +375,6 @@ impl Portal {
             .await?;
             return Err(DomainError::InvalidCredentials);
         };
-        self.clear_login_failures(&lock).await?;
         let (session, mut writes) =
             self.session_writes(account, SubjectKind::Staff, &staff.id, stay_logged_in, None)?;
         if verified == Verified::YesRehash
@@ -379,7 +395,6 @@ impl Portal {
             json!({"persistent": stay_logged_in}),
         )?);
         self.store.transact(writes).await?;
-        let current_version = self.current_terms().await?;
         let permissions = self.effective_permissions(account, &staff).await?;
         Ok(StaffLogin {
             token: session.token.clone(),
@@ -406,13 +421,19 @@ impl Portal {
         if auth.kind != SubjectKind::Staff {
             return Err(DomainError::Forbidden);
         }
-        let (record, _) = match self.staff_record(&auth.account, &auth.subject_id).await {
-            Ok(r) => r,
-            Err(DomainError::NotFound) => return Err(DomainError::Unauthenticated),
-            Err(e) => return Err(e),
-        };
+        let staff_key = keys::staff(&auth.account, &auth.subject_id);
+        let terms_key = keys::platform_terms();
+        let found = self
+            .store
+            .get_many(&[staff_key.clone(), terms_key.clone()])
+            .await?;
+        let record: StaffRecord = found
+            .iter()
+            .find(|i| i.key == staff_key)
+            .ok_or(DomainError::Unauthenticated)?
+            .record()?;
         if require_terms {
-            let current = self.current_terms().await?;
+            let current = crate::tenants::terms_version(found.iter().find(|i| i.key == terms_key));
             if record.terms_accepted_version.as_deref() != Some(current.as_str()) {
                 return Err(DomainError::TermsNotAccepted);
             }

@@ -301,9 +301,22 @@ impl Portal {
     }
 
     pub async fn settings(&self, account: &AccountName) -> DomainResult<Settings> {
-        let t = self.tenant(account).await?;
-        let sms_credits = self.sms_credits(account).await?;
-        Ok(settings_view(t, sms_credits))
+        let (tenant_key, credits_key) = (keys::tenant_record(account), keys::sms_credits(account));
+        let found = self
+            .store
+            .get_many(&[tenant_key.clone(), credits_key.clone()])
+            .await?;
+        let tenant: TenantRecord = found
+            .iter()
+            .find(|i| i.key == tenant_key)
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
+        let credits = found
+            .iter()
+            .find(|i| i.key == credits_key)
+            .and_then(|i| i.data.get("credits").and_then(|v| v.as_i64()))
+            .unwrap_or(0);
+        Ok(settings_view(tenant, credits))
     }
 
     /// Applies a settings change (optimistic concurrency on the tenant item).
@@ -425,15 +438,9 @@ impl Portal {
 
     /// The platform's current Terms & Conditions version.
     pub async fn current_terms(&self) -> DomainResult<String> {
-        Ok(match self.store.get(&keys::platform_terms()).await? {
-            Some(item) => item
-                .data
-                .get("version")
-                .and_then(|v| v.as_str())
-                .unwrap_or(INITIAL_TERMS_VERSION)
-                .to_owned(),
-            None => INITIAL_TERMS_VERSION.to_owned(),
-        })
+        Ok(terms_version(
+            self.store.get(&keys::platform_terms()).await?.as_ref(),
+        ))
     }
 
     /// Publishes a new Terms & Conditions version: every staff member must accept it.
@@ -448,6 +455,13 @@ impl Portal {
             .await?;
         Ok(())
     }
+}
+
+/// The version named by the platform's terms item (the initial one when none was published).
+pub fn terms_version(item: Option<&Item>) -> String {
+    item.and_then(|i| i.data.get("version").and_then(|v| v.as_str()))
+        .unwrap_or(INITIAL_TERMS_VERSION)
+        .to_owned()
 }
 
 fn settings_view(t: TenantRecord, sms_credits: i64) -> Settings {

@@ -6,8 +6,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use portal_core::account::AccountName;
+use portal_core::families::{FamilyContext, FamilyEntry, GuardianActor};
+use portal_core::invitations::AcceptInvitationInput;
 use portal_core::permissions::Permissions;
+use portal_core::policies::{AcceptInput, PolicyInput};
+use portal_core::revocations::PrimaryChangeInput;
 use portal_core::sessions::Authenticated;
+use portal_core::signup::{EmailStep, SignupInput};
 use portal_core::staff::{NewStaff, PermissionsChange, StaffActor, StaffInput};
 use portal_core::tenants::{SettingsChange, SettingsInput};
 use portal_core::{DomainError, Portal};
@@ -17,7 +22,7 @@ use serde::Deserialize;
 use crate::MAX_BODY_BYTES;
 use crate::problem::{from_domain, problem};
 use crate::request::{bearer, json_body, query_params};
-use crate::response::{created, no_content, ok};
+use crate::response::{accepted, created, json, no_content, ok};
 use crate::routes::{Function, Guard, Lookup, Params, Route, RouteId, lookup};
 
 /// One function's (or, with `None`, every route's) HTTP handler over the domain.
@@ -34,6 +39,8 @@ enum Caller {
     Anonymous,
     Session(Authenticated),
     Staff(Box<StaffActor>),
+    Guardian(Box<GuardianActor>),
+    Family(Box<FamilyContext>),
 }
 
 impl App {
@@ -142,6 +149,15 @@ impl App {
                 actor.require(task, level)?;
                 Ok(Caller::Staff(Box::new(actor)))
             }
+            Guard::Guardian => Ok(Caller::Guardian(Box::new(
+                self.portal.guardian_actor(auth).await?,
+            ))),
+            Guard::Family(usage) => {
+                let actor = self.portal.guardian_actor(auth).await?;
+                Ok(Caller::Family(Box::new(
+                    self.portal.family_context(actor, usage).await?,
+                )))
+            }
         }
     }
 
@@ -230,6 +246,210 @@ impl App {
                 }
                 ok(&p.audit_page(account, limit, cursor.as_deref()).await?)
             }
+            (RouteId::GuardianLogin, _) => {
+                let body: GuardianLoginBody = json_body(req)?;
+                let out = p
+                    .guardian_login(
+                        account,
+                        body.email.as_deref().unwrap_or_default(),
+                        body.password.unwrap_or_default(),
+                        body.stay_logged_in.unwrap_or(false),
+                    )
+                    .await?;
+                ok(&out)
+            }
+            (RouteId::SwitchFamily, Caller::Guardian(actor)) => {
+                let body: FamilyBody = json_body(req)?;
+                let family_id = body.family_id.ok_or_else(|| required("family_id"))?;
+                ok(&p.switch_family(&actor, &family_id).await?)
+            }
+            (RouteId::ListFamilies, Caller::Guardian(actor)) => {
+                let families = p.memberships(account, &actor.guardian.id).await?;
+                let families: Vec<FamilyEntry> = families.iter().map(FamilyEntry::from).collect();
+                ok(&serde_json::json!({ "families": families }))
+            }
+            (RouteId::GetFamily, Caller::Family(ctx)) => ok(&p.portal_family(&ctx).await?),
+            (RouteId::ConfirmAge, Caller::Guardian(actor)) => {
+                let body: AgeBody = json_body(req)?;
+                if body.confirmed != Some(true) {
+                    return Err(DomainError::Validation(vec![portal_core::FieldError::new(
+                        "confirmed",
+                        "required",
+                        "confirm that you are 18 or older",
+                    )]));
+                }
+                p.confirm_age(&actor).await?;
+                Ok(no_content())
+            }
+            (RouteId::SignupEmail, _) => {
+                let body: EmailBody = json_body(req)?;
+                match p
+                    .start_signup(account, body.email.as_deref().unwrap_or_default())
+                    .await?
+                {
+                    EmailStep::CodeSent => accepted(),
+                    EmailStep::NotRequired => Ok(no_content()),
+                }
+            }
+            (RouteId::SignupVerify, _) => {
+                let body: VerifyBody = json_body(req)?;
+                let token = p
+                    .verify_signup_code(
+                        account,
+                        body.email.as_deref().unwrap_or_default(),
+                        body.code.as_deref().unwrap_or_default(),
+                    )
+                    .await?;
+                ok(&serde_json::json!({ "email_verification_token": token }))
+            }
+            (RouteId::Signup, _) => {
+                let input: SignupInput = json_body(req)?;
+                created(&p.signup(account, input).await?)
+            }
+            (RouteId::ListPolicies, Caller::Family(ctx)) => {
+                ok(&serde_json::json!({ "policies": p.policy_statuses(&ctx).await? }))
+            }
+            (RouteId::AcceptPolicies, Caller::Family(ctx)) => {
+                let body: AcceptBody = json_body(req)?;
+                let policies = body.policies.ok_or_else(|| required("policies"))?;
+                let channel = match body.client.as_deref() {
+                    Some("mobile") => "mobile",
+                    _ => "web",
+                };
+                ok(&p.accept_policies(&ctx, policies, channel).await?)
+            }
+            (RouteId::CreatePolicy, Caller::Staff(actor)) => {
+                let input: PolicyInput = json_body(req)?;
+                created(&p.create_policy(&actor, input).await?)
+            }
+            (RouteId::UpdatePolicy, Caller::Staff(actor)) => {
+                let input: PolicyInput = json_body(req)?;
+                ok(&p
+                    .update_policy(&actor, param(params, "policy_id")?, input)
+                    .await?)
+            }
+            (RouteId::GetOfficeFamily, Caller::Staff(_)) => ok(&p
+                .office_family(account, param(params, "family_id")?)
+                .await?),
+            (RouteId::ManualAcceptPolicy, Caller::Staff(actor)) => {
+                let body: NoteBody = json_body(req)?;
+                let out = p
+                    .manually_accept_policy(
+                        &actor,
+                        param(params, "family_id")?,
+                        param(params, "policy_id")?,
+                        body.note,
+                    )
+                    .await?;
+                ok(&out)
+            }
+            // Passwords (function `reset-password`).
+            (RouteId::ForgotStaffPassword, _) => {
+                let body: ForgotStaffBody = json_body(req)?;
+                p.forgot_staff_password(account, body.username.as_deref().unwrap_or_default())
+                    .await?;
+                accepted()
+            }
+            (RouteId::ForgotGuardianPassword, _) => {
+                let body: ForgotGuardianBody = json_body(req)?;
+                p.forgot_guardian_password(account, body.email.as_deref().unwrap_or_default())
+                    .await?;
+                accepted()
+            }
+            (RouteId::CheckResetToken, _) => {
+                ok(&p.check_reset_link(account, param(params, "token")?).await?)
+            }
+            (RouteId::CompleteReset, _) => {
+                let body: ResetBody = json_body(req)?;
+                p.complete_reset(
+                    account,
+                    body.token.as_deref().unwrap_or_default(),
+                    body.new_password.unwrap_or_default(),
+                )
+                .await?;
+                Ok(no_content())
+            }
+            (RouteId::ChangeOwnPassword, Caller::Staff(actor)) => {
+                let body: ChangeOwnPasswordBody = json_body(req)?;
+                p.change_own_password(
+                    &actor,
+                    body.current_password.unwrap_or_default(),
+                    body.new_password.unwrap_or_default(),
+                )
+                .await?;
+                Ok(no_content())
+            }
+            (RouteId::SetStaffPassword, Caller::Staff(actor)) => {
+                let body: SetPasswordBody = json_body(req)?;
+                p.office_set_staff_password(
+                    &actor,
+                    param(params, "staff_id")?,
+                    body.new_password.unwrap_or_default(),
+                )
+                .await?;
+                Ok(no_content())
+            }
+            (RouteId::SendStaffReset, Caller::Staff(actor)) => {
+                let body: ChannelBody = json_body(req)?;
+                p.office_reset_staff(&actor, param(params, "staff_id")?, body.channel.as_deref())
+                    .await?;
+                accepted()
+            }
+            (RouteId::SendGuardianReset, Caller::Staff(actor)) => {
+                let body: ChannelBody = json_body(req)?;
+                p.office_reset_guardian(
+                    &actor,
+                    param(params, "guardian_id")?,
+                    body.channel.as_deref(),
+                )
+                .await?;
+                accepted()
+            }
+            (RouteId::SetGuardianPassword, Caller::Staff(_)) => {
+                Err(DomainError::StaffCannotSetGuardianPassword)
+            }
+            (RouteId::CreateInvitation, Caller::Family(ctx)) => {
+                let body: EmailBody = json_body(req)?;
+                let email = body.email.ok_or_else(|| required("email"))?;
+                created(&p.invite(&ctx, &email).await?)
+            }
+            (RouteId::ListInvitations, Caller::Family(ctx)) => ok(&p.invitation_list(&ctx).await?),
+            (RouteId::InvitationInfo, _) => {
+                ok(&p.invitation_info(account, param(params, "token")?).await?)
+            }
+            (RouteId::CancelInvitation, Caller::Family(ctx)) => {
+                p.cancel_invitation(&ctx, param(params, "invitation_id")?)
+                    .await?;
+                Ok(no_content())
+            }
+            (RouteId::ResendInvitation, Caller::Family(ctx)) => json(
+                StatusCode::ACCEPTED,
+                &p.resend_invitation(&ctx, param(params, "invitation_id")?)
+                    .await?,
+            ),
+            (RouteId::AcceptInvitation, _) => {
+                let input: AcceptInvitationInput = json_body(req)?;
+                ok(&p.accept_invitation(account, input).await?)
+            }
+            (RouteId::PrimaryRevokes, Caller::Family(ctx)) => {
+                p.primary_revokes(&ctx, param(params, "user_id")?).await?;
+                Ok(no_content())
+            }
+            (RouteId::StaffRevokes, Caller::Staff(actor)) => {
+                p.staff_revokes(
+                    &actor,
+                    param(params, "family_id")?,
+                    param(params, "user_id")?,
+                )
+                .await?;
+                Ok(no_content())
+            }
+            (RouteId::ChangePrimary, Caller::Staff(actor)) => {
+                let input: PrimaryChangeInput = json_body(req)?;
+                ok(&p
+                    .change_primary(&actor, param(params, "family_id")?, input)
+                    .await?)
+            }
             // A guard and a handler disagree about the caller: a bug in the route table.
             (id, _) => Err(DomainError::Internal(format!(
                 "route {id:?} got the wrong caller"
@@ -243,6 +463,46 @@ struct LoginBody {
     username: Option<String>,
     password: Option<SecretString>,
     stay_logged_in: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct GuardianLoginBody {
+    email: Option<String>,
+    password: Option<SecretString>,
+    stay_logged_in: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct FamilyBody {
+    family_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AgeBody {
+    confirmed: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct EmailBody {
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct VerifyBody {
+    email: Option<String>,
+    code: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AcceptBody {
+    policies: Option<Vec<AcceptInput>>,
+    /// The portal client (`web` or `mobile`), recorded as the acceptance's channel.
+    client: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NoteBody {
+    note: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -263,4 +523,38 @@ fn required(field: &str) -> DomainError {
 
 fn param<'a>(params: &'a Params, name: &str) -> Result<&'a str, DomainError> {
     params.get(name).ok_or(DomainError::NotFound)
+}
+
+// Bodies of the password routes.
+
+#[derive(Deserialize)]
+struct ForgotStaffBody {
+    username: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ForgotGuardianBody {
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ResetBody {
+    token: Option<String>,
+    new_password: Option<SecretString>,
+}
+
+#[derive(Deserialize)]
+struct ChangeOwnPasswordBody {
+    current_password: Option<SecretString>,
+    new_password: Option<SecretString>,
+}
+
+#[derive(Deserialize)]
+struct SetPasswordBody {
+    new_password: Option<SecretString>,
+}
+
+#[derive(Deserialize)]
+struct ChannelBody {
+    channel: Option<String>,
 }

@@ -34,3 +34,12 @@ pub fn no_content() -> Response<Bytes> {
     *response.status_mut() = StatusCode::NO_CONTENT;
     response
 }
+
+/// `202` for requests whose effect is a message sent (or, by design, not sent): the same body
+/// either way.
+pub fn accepted() -> Outcome {
+    json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({"status": "accepted"}),
+    )
+}

@@ -3,6 +3,7 @@
 //! cannot be written without naming the task and level it needs.
 
 use http::Method;
+use portal_core::families::FamilyUse;
 use portal_core::permissions::{Level, Task};
 
 /// The Lambda function (route group) serving a route.
@@ -53,6 +54,11 @@ pub enum Guard {
     Staff,
     /// A staff session with the current terms accepted and at least this level for the task.
     Office(Task, Level),
+    /// A guardian session (staff sessions are forbidden).
+    Guardian,
+    /// A guardian session on its active family, through the family gates (revoked access,
+    /// secondary users' age and primary-policies gates; `Write` needs full access).
+    Family(FamilyUse),
 }
 
 /// What a route does; the dispatcher matches on it exhaustively.
@@ -72,6 +78,40 @@ pub enum RouteId {
     GetSettings,
     PatchSettings,
     GetAudit,
+    GuardianLogin,
+    SwitchFamily,
+    ListFamilies,
+    GetFamily,
+    ConfirmAge,
+    SignupEmail,
+    SignupVerify,
+    Signup,
+    ListPolicies,
+    AcceptPolicies,
+    CreatePolicy,
+    UpdatePolicy,
+    GetOfficeFamily,
+    ManualAcceptPolicy,
+    // Invitations and revocation (functions `invite`, `revoke`).
+    CreateInvitation,
+    ListInvitations,
+    InvitationInfo,
+    CancelInvitation,
+    ResendInvitation,
+    AcceptInvitation,
+    PrimaryRevokes,
+    StaffRevokes,
+    ChangePrimary,
+    // Passwords (function `reset-password`).
+    ForgotStaffPassword,
+    ForgotGuardianPassword,
+    CheckResetToken,
+    CompleteReset,
+    ChangeOwnPassword,
+    SetStaffPassword,
+    SendStaffReset,
+    SendGuardianReset,
+    SetGuardianPassword,
 }
 
 #[derive(Debug, Clone)]
@@ -95,9 +135,10 @@ macro_rules! route {
     };
 }
 
-use Guard::{Office, Public, Session, Staff};
+use FamilyUse::{Read, Write};
+use Guard::{Family, Guardian, Office, Public, Session, Staff};
 use Level::{Full, View};
-use Task::{Settings as SettingsTask, Staff as StaffTask};
+use Task::{Families as FamiliesTask, Settings as SettingsTask, Staff as StaffTask};
 
 pub static ROUTES: &[Route] = &[
     route!(GET "/a/{account}" => Login, Public, Tenant),
@@ -114,6 +155,41 @@ pub static ROUTES: &[Route] = &[
     route!(GET "/a/{account}/office/settings" => Office, Office(SettingsTask, View), GetSettings),
     route!(PATCH "/a/{account}/office/settings" => Office, Office(SettingsTask, Full), PatchSettings),
     route!(GET "/a/{account}/office/audit" => Office, Office(SettingsTask, View), GetAudit),
+    // Guardians, families and sign-up.
+    route!(POST "/a/{account}/portal/login" => Login, Public, GuardianLogin),
+    route!(POST "/a/{account}/portal/session/family" => Login, Guardian, SwitchFamily),
+    route!(GET "/a/{account}/portal/families" => Login, Guardian, ListFamilies),
+    route!(GET "/a/{account}/portal/family" => Login, Family(Read), GetFamily),
+    route!(POST "/a/{account}/portal/age-confirmation" => Login, Guardian, ConfirmAge),
+    route!(POST "/a/{account}/portal/signup/email" => Signup, Public, SignupEmail),
+    route!(POST "/a/{account}/portal/signup/email/verify" => Signup, Public, SignupVerify),
+    route!(POST "/a/{account}/portal/signup" => Signup, Public, Signup),
+    route!(GET "/a/{account}/portal/policies" => Signup, Family(Read), ListPolicies),
+    route!(POST "/a/{account}/portal/policies/accept" => Signup, Family(Write), AcceptPolicies),
+    route!(POST "/a/{account}/office/policies" => Office, Office(SettingsTask, Full), CreatePolicy),
+    route!(PUT "/a/{account}/office/policies/{policy_id}" => Office, Office(SettingsTask, Full), UpdatePolicy),
+    route!(GET "/a/{account}/office/families/{family_id}" => Office, Office(FamiliesTask, View), GetOfficeFamily),
+    route!(POST "/a/{account}/office/families/{family_id}/policies/{policy_id}/manual-accept" => Office, Office(FamiliesTask, Full), ManualAcceptPolicy),
+    // Invitations (primary only: the family gate for writing) and revocation.
+    route!(POST "/a/{account}/portal/invitations" => Invite, Family(Write), CreateInvitation),
+    route!(GET "/a/{account}/portal/invitations" => Invite, Family(Write), ListInvitations),
+    route!(GET "/a/{account}/portal/invitations/{token}" => Invite, Public, InvitationInfo),
+    route!(DELETE "/a/{account}/portal/invitations/{invitation_id}" => Invite, Family(Write), CancelInvitation),
+    route!(POST "/a/{account}/portal/invitations/{invitation_id}/resend" => Invite, Family(Write), ResendInvitation),
+    route!(POST "/a/{account}/portal/invitations/accept" => Invite, Public, AcceptInvitation),
+    route!(DELETE "/a/{account}/portal/secondary-users/{user_id}" => Revoke, Family(Write), PrimaryRevokes),
+    route!(DELETE "/a/{account}/office/families/{family_id}/secondary-users/{user_id}" => Revoke, Office(FamiliesTask, Full), StaffRevokes),
+    route!(PUT "/a/{account}/office/families/{family_id}/primary-guardian" => Revoke, Office(FamiliesTask, Full), ChangePrimary),
+    // Passwords: forgotten, reset, changed and office-set.
+    route!(POST "/a/{account}/staff/password/forgot" => ResetPassword, Public, ForgotStaffPassword),
+    route!(POST "/a/{account}/portal/password/forgot" => ResetPassword, Public, ForgotGuardianPassword),
+    route!(GET "/a/{account}/password/reset/{token}" => ResetPassword, Public, CheckResetToken),
+    route!(POST "/a/{account}/password/reset" => ResetPassword, Public, CompleteReset),
+    route!(PUT "/a/{account}/staff/me/password" => ResetPassword, Staff, ChangeOwnPassword),
+    route!(PUT "/a/{account}/office/staff/{staff_id}/password" => ResetPassword, Office(StaffTask, Full), SetStaffPassword),
+    route!(POST "/a/{account}/office/staff/{staff_id}/password-reset" => ResetPassword, Office(StaffTask, Full), SendStaffReset),
+    route!(POST "/a/{account}/office/guardians/{guardian_id}/password-reset" => ResetPassword, Office(FamiliesTask, Full), SendGuardianReset),
+    route!(PUT "/a/{account}/office/guardians/{guardian_id}/password" => ResetPassword, Office(FamiliesTask, Full), SetGuardianPassword),
 ];
 
 /// Path parameters of a matched route, by name.

@@ -59,6 +59,12 @@ async fn signing_key(config: &aws_config::SdkConfig) -> Result<SecretSlice<u8>, 
 
 /// Builds the function's app from the environment (the AWS adapters).
 pub async fn app_from_env(function: Function) -> Result<App, Error> {
+    Ok(App::new(portal_from_env().await?, Some(function)))
+}
+
+/// Builds the domain over the AWS adapters from the environment (the HTTP functions and the
+/// scheduled purge).
+pub async fn portal_from_env() -> Result<Portal, Error> {
     let config = portal_aws::sdk_config().await;
     let store =
         portal_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), env("TABLE_NAME")?);
@@ -77,7 +83,7 @@ pub async fn app_from_env(function: Function) -> Result<App, Error> {
         signer: TokenSigner::new(&key)?,
         portal_url: env("PORTAL_URL")?,
     };
-    Ok(App::new(portal, Some(function)))
+    Ok(portal)
 }
 
 /// Runs the function under the Lambda runtime.

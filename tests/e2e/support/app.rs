@@ -92,9 +92,17 @@ impl TestApp {
     }
 
     pub async fn spawn_empty(backend: Backend) -> TestApp {
+        Self::spawn_custom(store_for(backend).await, None).await
+    }
+
+    /// A server on the given store, mailing through `mailer` instead of the outbox (fault tests).
+    pub async fn spawn_custom(
+        store: Arc<dyn Store>,
+        mailer: Option<Arc<dyn portal_core::messaging::Mailer>>,
+    ) -> TestApp {
         let running = portal_local::spawn(Options {
-            store: store_for(backend).await,
-            mailer: None,
+            store,
+            mailer,
             sms: None,
             port: 0,
             portal_url: Some("https://portal.test".into()),
@@ -226,6 +234,28 @@ impl TestApp {
             .expect(200);
     }
 
+    pub async fn outbox(&self) -> Vec<Value> {
+        self.get("/_dev/outbox", None).await.expect(200)["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The messages sent to `to`, oldest first.
+    pub async fn messages_to(&self, to: &str) -> Vec<Value> {
+        self.outbox()
+            .await
+            .into_iter()
+            .filter(|m| m["to"] == to)
+            .collect()
+    }
+
+    pub async fn patch_tenant(&self, settings: Value) {
+        self.patch(&format!("/_dev/tenants/{}", self.account), None, settings)
+            .await
+            .expect(200);
+    }
+
     pub async fn audit_actions(&self, token: &str) -> Vec<String> {
         let page = self
             .get(
@@ -240,6 +270,30 @@ impl TestApp {
             .map(|e| e["action"].as_str().unwrap().to_owned())
             .collect()
     }
+}
+
+/// The only 6-digit number of a message (validation codes).
+pub fn six_digit_code(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut found = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i - start == 6 {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(text[start..i].to_owned());
+            }
+        } else {
+            i += 1;
+        }
+    }
+    found
 }
 
 /// Runs an async test case against both stores: `both_stores!(name, case_fn)` makes

@@ -1,2 +1,3 @@
 pub mod app;
 pub mod aws;
+pub mod faults;

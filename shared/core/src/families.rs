@@ -1,0 +1,368 @@
+//! Families: a primary guardian (full access) and secondary guardians (view-only), the family
+//! switcher, and the gates every family route passes through in one place.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Map;
+
+use crate::account::AccountName;
+use crate::error::{DomainError, DomainResult};
+use crate::guardians::GuardianRecord;
+use crate::keys;
+use crate::policies::PendingPolicy;
+use crate::portal::Portal;
+use crate::sessions::{Authenticated, SubjectKind};
+use crate::store::Query;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Primary,
+    Secondary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    Full,
+    View,
+}
+
+impl Role {
+    pub fn access(self) -> Access {
+        match self {
+            Role::Primary => Access::Full,
+            Role::Secondary => Access::View,
+        }
+    }
+}
+
+/// A family as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FamilyRecord {
+    pub id: String,
+    pub name: String,
+    pub primary_guardian_id: String,
+    /// The primary email (lower-cased), guarded unique per account.
+    pub primary_email: String,
+    pub referral_source: Option<String>,
+    #[serde(default)]
+    pub custom_fields: Map<String, serde_json::Value>,
+    pub address: Option<crate::guardians::Address>,
+    /// Where the family signed up: `web` or `mobile`.
+    pub client: String,
+    /// Set once the primary has gone through policy acceptance with nothing left pending
+    /// (or staff accepted the last pending policy): a new family's setup is never complete.
+    pub setup_finalized: bool,
+    pub created_at: i64,
+}
+
+/// A guardian's link to a family, stored on both sides (family and guardian partitions).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Membership {
+    pub family_id: String,
+    pub guardian_id: String,
+    pub family_name: String,
+    pub role: Role,
+    pub added_at: i64,
+}
+
+/// One family in the switcher and in login responses.
+#[derive(Debug, Clone, Serialize)]
+pub struct FamilyEntry {
+    pub family_id: String,
+    pub name: String,
+    pub role: Role,
+    pub access: Access,
+}
+
+impl From<&Membership> for FamilyEntry {
+    fn from(m: &Membership) -> Self {
+        Self {
+            family_id: m.family_id.clone(),
+            name: m.family_name.clone(),
+            role: m.role,
+            access: m.role.access(),
+        }
+    }
+}
+
+/// The guardian behind a portal request.
+#[derive(Debug, Clone)]
+pub struct GuardianActor {
+    pub auth: Authenticated,
+    pub guardian: GuardianRecord,
+    pub guardian_version: u64,
+}
+
+/// The active family of a guardian request, after every gate.
+#[derive(Debug, Clone)]
+pub struct FamilyContext {
+    pub actor: GuardianActor,
+    pub family: FamilyRecord,
+    pub family_version: u64,
+    pub membership: Membership,
+    /// Required policies whose current version the family has not accepted.
+    pub pending: Vec<PendingPolicy>,
+}
+
+impl FamilyContext {
+    pub fn setup_complete(&self) -> bool {
+        self.family.setup_finalized && self.pending.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PortalFamilyGuardian {
+    pub guardian_id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub primary: bool,
+}
+
+/// `GET portal/family`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PortalFamily {
+    pub family_id: String,
+    pub name: String,
+    pub guardians: Vec<PortalFamilyGuardian>,
+    pub setup_complete: bool,
+    pub can_add_students: bool,
+    pub access: Access,
+}
+
+/// One profile card per guardian (Office Portal).
+#[derive(Debug, Clone, Serialize)]
+pub struct GuardianCard {
+    pub guardian_id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub primary: bool,
+    pub can_log_in: bool,
+    pub access: &'static str,
+}
+
+/// `GET office/families/{family_id}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OfficeFamily {
+    pub family_id: String,
+    pub name: String,
+    pub guardians: Vec<GuardianCard>,
+    pub setup_complete: bool,
+    pub pending_policies: Vec<PendingPolicy>,
+}
+
+/// Whether a family route only reads or also writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FamilyUse {
+    Read,
+    Write,
+}
+
+impl Portal {
+    /// The guardian behind a guardian session; a staff session on a portal route is forbidden.
+    pub async fn guardian_actor(&self, auth: Authenticated) -> DomainResult<GuardianActor> {
+        if auth.kind != SubjectKind::Guardian {
+            return Err(DomainError::Forbidden);
+        }
+        match self.guardian_record(&auth.account, &auth.subject_id).await {
+            Ok((guardian, guardian_version)) => Ok(GuardianActor {
+                auth,
+                guardian,
+                guardian_version,
+            }),
+            Err(DomainError::NotFound) => Err(DomainError::Unauthenticated),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn family_record(
+        &self,
+        account: &AccountName,
+        family_id: &str,
+    ) -> DomainResult<(FamilyRecord, u64)> {
+        match self.store.get(&keys::family(account, family_id)).await? {
+            Some(item) => Ok((item.record()?, item.version)),
+            None => Err(DomainError::NotFound),
+        }
+    }
+
+    /// Every family of a guardian (the switcher), primaries first.
+    pub async fn memberships(
+        &self,
+        account: &AccountName,
+        guardian_id: &str,
+    ) -> DomainResult<Vec<Membership>> {
+        let page = self
+            .store
+            .query(
+                &keys::guardian_partition(account, guardian_id),
+                Query {
+                    sk_prefix: "FAMILY#".into(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let mut memberships = page
+            .items
+            .iter()
+            .map(|i| i.record())
+            .collect::<Result<Vec<Membership>, _>>()?;
+        memberships.sort_by_key(|m| (m.role != Role::Primary, m.added_at));
+        Ok(memberships)
+    }
+
+    /// The members of a family (family side).
+    pub async fn family_members(
+        &self,
+        account: &AccountName,
+        family_id: &str,
+    ) -> DomainResult<Vec<Membership>> {
+        let page = self
+            .store
+            .query(
+                &keys::family_partition(account, family_id),
+                Query {
+                    sk_prefix: "MEMBER#".into(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let mut members = page
+            .items
+            .iter()
+            .map(|i| i.record())
+            .collect::<Result<Vec<Membership>, _>>()?;
+        members.sort_by_key(|m| (m.role != Role::Primary, m.added_at));
+        Ok(members)
+    }
+
+    /// The active family of a guardian request, through every gate, in this order: the link
+    /// still exists (`access_revoked`); a secondary user has confirmed being 18+
+    /// (`age_confirmation_required`) and the primary has accepted every required policy
+    /// (`primary_policies_pending`); a write needs full access (`view_only`).
+    pub async fn family_context(
+        &self,
+        actor: GuardianActor,
+        usage: FamilyUse,
+    ) -> DomainResult<FamilyContext> {
+        let account = actor.auth.account.clone();
+        let family_id = actor.auth.family_id.clone().ok_or(DomainError::Forbidden)?;
+        let keys = [
+            keys::family_member(&account, &family_id, &actor.guardian.id),
+            keys::family(&account, &family_id),
+        ];
+        let found = self.store.get_many(&keys).await?;
+        let membership: Membership = match found.iter().find(|i| i.key == keys[0]) {
+            Some(item) => item.record()?,
+            None => return Err(DomainError::AccessRevoked),
+        };
+        let family_item = found
+            .iter()
+            .find(|i| i.key == keys[1])
+            .ok_or(DomainError::AccessRevoked)?;
+        let family: FamilyRecord = family_item.record()?;
+        let pending = self.pending_policies(&account, &family_id).await?;
+        if membership.role == Role::Secondary {
+            if !actor.guardian.age_confirmed {
+                return Err(DomainError::AgeConfirmationRequired);
+            }
+            if !pending.is_empty() {
+                return Err(DomainError::PrimaryPoliciesPending);
+            }
+        }
+        if usage == FamilyUse::Write && membership.role != Role::Primary {
+            return Err(DomainError::ViewOnly);
+        }
+        Ok(FamilyContext {
+            actor,
+            family_version: family_item.version,
+            family,
+            membership,
+            pending,
+        })
+    }
+
+    /// `GET portal/family`.
+    pub async fn portal_family(&self, ctx: &FamilyContext) -> DomainResult<PortalFamily> {
+        let account = &ctx.actor.auth.account;
+        let members = self.family_members(account, &ctx.family.id).await?;
+        let keys: Vec<_> = members
+            .iter()
+            .map(|m| keys::guardian(account, &m.guardian_id))
+            .collect();
+        let guardians = self.store.get_many(&keys).await?;
+        let mut out = Vec::new();
+        for m in &members {
+            if let Some(item) = guardians
+                .iter()
+                .find(|i| i.key == keys::guardian(account, &m.guardian_id))
+            {
+                let g: GuardianRecord = item.record()?;
+                out.push(PortalFamilyGuardian {
+                    guardian_id: g.id,
+                    first_name: g.first_name,
+                    last_name: g.last_name,
+                    primary: m.role == Role::Primary,
+                });
+            }
+        }
+        let setup_complete = ctx.setup_complete();
+        Ok(PortalFamily {
+            family_id: ctx.family.id.clone(),
+            name: ctx.family.name.clone(),
+            guardians: out,
+            setup_complete,
+            can_add_students: setup_complete && ctx.membership.role == Role::Primary,
+            access: ctx.membership.role.access(),
+        })
+    }
+
+    /// `GET office/families/{family_id}`.
+    pub async fn office_family(
+        &self,
+        account: &AccountName,
+        family_id: &str,
+    ) -> DomainResult<OfficeFamily> {
+        let (family, _) = self.family_record(account, family_id).await?;
+        let members = self.family_members(account, family_id).await?;
+        let keys: Vec<_> = members
+            .iter()
+            .map(|m| keys::guardian(account, &m.guardian_id))
+            .collect();
+        let guardians = self.store.get_many(&keys).await?;
+        let mut cards = Vec::new();
+        for m in &members {
+            if let Some(item) = guardians
+                .iter()
+                .find(|i| i.key == keys::guardian(account, &m.guardian_id))
+            {
+                let g: GuardianRecord = item.record()?;
+                let can_log_in = g.can_log_in();
+                cards.push(GuardianCard {
+                    guardian_id: g.id.clone(),
+                    first_name: g.first_name.clone(),
+                    last_name: g.last_name.clone(),
+                    email: Some(g.email.to_string()),
+                    phone: g.phones.first().map(|p| p.number.to_string()),
+                    primary: m.role == Role::Primary,
+                    can_log_in,
+                    access: match (can_log_in, m.role) {
+                        (false, _) => "none",
+                        (true, Role::Primary) => "full",
+                        (true, Role::Secondary) => "view",
+                    },
+                });
+            }
+        }
+        let pending = self.pending_policies(account, family_id).await?;
+        Ok(OfficeFamily {
+            family_id: family.id,
+            name: family.name,
+            guardians: cards,
+            setup_complete: family.setup_finalized && pending.is_empty(),
+            pending_policies: pending,
+        })
+    }
+}

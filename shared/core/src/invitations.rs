@@ -1,0 +1,592 @@
+//! Invitations of secondary guardians by a family's primary guardian: 7 days valid, a fresh
+//! link on resend, opened (GET) any number of times, accepted exactly once. Secondary access is
+//! view-only. A pending invitation is kept 30 days after it expires so it can still be resent.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::account::AccountName;
+use crate::audit::Actor;
+use crate::clock::rfc3339_epoch;
+use crate::contact::{Email, parse_text};
+use crate::error::{Conflict, DomainError, DomainResult, FieldErrors};
+use crate::families::{FamilyContext, Membership, Role};
+use crate::guardians::{GuardianLogin, GuardianRecord};
+use crate::keys;
+use crate::limits::MessageKind;
+use crate::lockout::LockRead;
+use crate::messaging::compose_email;
+use crate::passwords::{Password, PasswordAttempt, Verified};
+use crate::portal::Portal;
+use crate::store::{Condition, Item, Query, StoreError, Write};
+use crate::tokens::{new_id, new_token, token_hash};
+
+pub const VALID_SECONDS: i64 = 7 * 24 * 3600;
+/// A pending invitation stays resendable this long after it expires.
+pub const KEPT_AFTER_EXPIRY_SECONDS: i64 = 30 * 24 * 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Cancelled,
+    Revoked,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvitationRecord {
+    pub id: String,
+    pub family_id: String,
+    pub email: Email,
+    pub inviter_id: String,
+    pub inviter_name: String,
+    pub token_hash: String,
+    pub status: InvitationStatus,
+    pub valid_until: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TokenPointer {
+    family_id: String,
+    invitation_id: String,
+}
+
+/// An invitation as the primary sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvitationView {
+    pub invitation_id: String,
+    pub email: Email,
+    pub expires_at: String,
+}
+
+impl From<&InvitationRecord> for InvitationView {
+    fn from(i: &InvitationRecord) -> Self {
+        Self {
+            invitation_id: i.id.clone(),
+            email: i.email.clone(),
+            expires_at: rfc3339_epoch(i.valid_until),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SecondaryUser {
+    pub guardian_id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Email,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InvitationList {
+    pub invitations: Vec<InvitationView>,
+    pub secondary_users: Vec<SecondaryUser>,
+}
+
+/// `GET portal/invitations/{token}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvitationInfo {
+    pub family_name: String,
+    pub email: Email,
+    pub inviter: String,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AcceptInvitationInput {
+    pub token: Option<String>,
+    pub age_confirmed: Option<bool>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub password: Option<SecretString>,
+}
+
+impl Portal {
+    fn invitation_item(
+        &self,
+        account: &AccountName,
+        invitation: &InvitationRecord,
+        version: u64,
+    ) -> DomainResult<Item> {
+        Ok(Item::from_record(
+            keys::invitation(account, &invitation.family_id, &invitation.id),
+            invitation,
+        )?
+        .with_version(version)
+        .expiring_at(invitation.valid_until + KEPT_AFTER_EXPIRY_SECONDS))
+    }
+
+    fn token_item(
+        &self,
+        account: &AccountName,
+        invitation: &InvitationRecord,
+    ) -> DomainResult<Item> {
+        Ok(Item::from_record(
+            keys::invitation_token(account, &invitation.token_hash),
+            &TokenPointer {
+                family_id: invitation.family_id.clone(),
+                invitation_id: invitation.id.clone(),
+            },
+        )?
+        .expiring_at(invitation.valid_until + KEPT_AFTER_EXPIRY_SECONDS))
+    }
+
+    async fn send_invitation(
+        &self,
+        ctx: &FamilyContext,
+        invitation: &InvitationRecord,
+        token: &str,
+    ) -> DomainResult<()> {
+        let account = &ctx.actor.auth.account;
+        let tenant = self.tenant(account).await?;
+        let link = format!("{}/a/{account}/invitation?token={token}", self.portal_url);
+        let mail = compose_email(
+            invitation.email.as_str(),
+            &tenant.business_name,
+            "You are invited to a family account",
+            &[
+                format!(
+                    "{} invited you to view the {} account at {}.",
+                    invitation.inviter_name, ctx.family.name, tenant.business_name
+                ),
+                "Open the link below within 7 days to accept. Your access will be view-only."
+                    .into(),
+            ],
+            Some(&link),
+        );
+        self.mailer.send_email(mail).await.map_err(|e| {
+            tracing::warn!(error = %e, "invitation not delivered");
+            DomainError::DeliveryFailed
+        })
+    }
+
+    async fn invitations_of(
+        &self,
+        account: &AccountName,
+        family_id: &str,
+    ) -> DomainResult<Vec<(InvitationRecord, u64)>> {
+        let page = self
+            .store
+            .query(
+                &keys::family_partition(account, family_id),
+                Query {
+                    sk_prefix: "INVITE#".into(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        page.items
+            .iter()
+            .map(|i| Ok((i.record()?, i.version)))
+            .collect()
+    }
+
+    /// `POST portal/invitations` (primary, setup complete).
+    pub async fn invite(&self, ctx: &FamilyContext, email: &str) -> DomainResult<InvitationView> {
+        let account = ctx.actor.auth.account.clone();
+        let email = Email::parse(email, "email").map_err(|e| DomainError::Validation(vec![e]))?;
+        let normalized = email.normalized();
+        if !ctx.setup_complete() {
+            return Err(DomainError::Conflict(Conflict::PoliciesPending));
+        }
+        if let Some(existing) = self.guardian_id_by_email(&account, &normalized).await?
+            && self
+                .store
+                .get(&keys::family_member(&account, &ctx.family.id, &existing))
+                .await?
+                .is_some()
+        {
+            return Err(DomainError::Conflict(Conflict::AlreadyMember));
+        }
+        let allowance = self
+            .take_allowance(&account, MessageKind::Invitation, &normalized)
+            .await?;
+        let now = self.clock.epoch();
+        let (token, hash) = new_token()?;
+        let invitation = InvitationRecord {
+            id: new_id()?,
+            family_id: ctx.family.id.clone(),
+            email,
+            inviter_id: ctx.actor.guardian.id.clone(),
+            inviter_name: format!(
+                "{} {}",
+                ctx.actor.guardian.first_name, ctx.actor.guardian.last_name
+            ),
+            token_hash: hash,
+            status: InvitationStatus::Pending,
+            valid_until: now + VALID_SECONDS,
+            created_at: now,
+        };
+        let audit = self.audit_write(
+            &account,
+            Actor::guardian(&ctx.actor.guardian.id),
+            "secondary.invited",
+            Some(&ctx.family.id),
+            json!({"invitation_id": invitation.id, "email": normalized}),
+        )?;
+        self.store
+            .transact(vec![
+                Write::Put(
+                    self.invitation_item(&account, &invitation, 1)?,
+                    Condition::Absent,
+                ),
+                Write::Put(self.token_item(&account, &invitation)?, Condition::Absent),
+                audit,
+            ])
+            .await?;
+        if let Err(e) = self.send_invitation(ctx, &invitation, &token).await {
+            // Not delivered: nothing stays behind and the allowance is given back.
+            self.return_allowance(allowance).await;
+            let _ = self
+                .store
+                .transact(vec![
+                    Write::Delete(
+                        keys::invitation(&account, &invitation.family_id, &invitation.id),
+                        Condition::Always,
+                    ),
+                    Write::Delete(
+                        keys::invitation_token(&account, &invitation.token_hash),
+                        Condition::Always,
+                    ),
+                ])
+                .await;
+            return Err(e);
+        }
+        Ok(InvitationView::from(&invitation))
+    }
+
+    /// `GET portal/invitations` (primary): pending invitations and current secondary users.
+    pub async fn invitation_list(&self, ctx: &FamilyContext) -> DomainResult<InvitationList> {
+        let account = &ctx.actor.auth.account;
+        let mut invitations: Vec<InvitationRecord> = self
+            .invitations_of(account, &ctx.family.id)
+            .await?
+            .into_iter()
+            .map(|(i, _)| i)
+            .filter(|i| i.status == InvitationStatus::Pending)
+            .collect();
+        invitations.sort_by_key(|i| i.created_at);
+        let mut secondary_users = Vec::new();
+        for m in self.family_members(account, &ctx.family.id).await? {
+            if m.role == Role::Secondary {
+                let (g, _) = self.guardian_record(account, &m.guardian_id).await?;
+                secondary_users.push(SecondaryUser {
+                    guardian_id: g.id,
+                    first_name: g.first_name,
+                    last_name: g.last_name,
+                    email: g.email,
+                });
+            }
+        }
+        Ok(InvitationList {
+            invitations: invitations.iter().map(InvitationView::from).collect(),
+            secondary_users,
+        })
+    }
+
+    async fn pending_invitation(
+        &self,
+        ctx: &FamilyContext,
+        invitation_id: &str,
+    ) -> DomainResult<(InvitationRecord, u64)> {
+        let account = &ctx.actor.auth.account;
+        let item = self
+            .store
+            .get(&keys::invitation(account, &ctx.family.id, invitation_id))
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let invitation: InvitationRecord = item.record()?;
+        if invitation.status != InvitationStatus::Pending {
+            return Err(DomainError::NotFound);
+        }
+        Ok((invitation, item.version))
+    }
+
+    /// `DELETE portal/invitations/{id}`.
+    pub async fn cancel_invitation(
+        &self,
+        ctx: &FamilyContext,
+        invitation_id: &str,
+    ) -> DomainResult<()> {
+        let account = ctx.actor.auth.account.clone();
+        let (mut invitation, version) = self.pending_invitation(ctx, invitation_id).await?;
+        invitation.status = InvitationStatus::Cancelled;
+        let audit = self.audit_write(
+            &account,
+            Actor::guardian(&ctx.actor.guardian.id),
+            "secondary.invitation_cancelled",
+            Some(&ctx.family.id),
+            json!({"invitation_id": invitation.id}),
+        )?;
+        let mut item = self.invitation_item(&account, &invitation, version + 1)?;
+        // Cancelled invitations go at the next purge.
+        item.expires_at = Some(self.clock.epoch());
+        self.store
+            .transact(vec![
+                Write::Put(item, Condition::VersionIs(version)),
+                Write::Delete(
+                    keys::invitation_token(&account, &invitation.token_hash),
+                    Condition::Always,
+                ),
+                audit,
+            ])
+            .await
+            .map_err(|e| match e {
+                StoreError::TransactionConflict(_) => DomainError::NotFound,
+                e => e.into(),
+            })
+    }
+
+    /// `POST portal/invitations/{id}/resend`: a fresh link (the old one stops working) and 7
+    /// more days, also after expiry.
+    pub async fn resend_invitation(
+        &self,
+        ctx: &FamilyContext,
+        invitation_id: &str,
+    ) -> DomainResult<InvitationView> {
+        let account = ctx.actor.auth.account.clone();
+        let (mut invitation, version) = self.pending_invitation(ctx, invitation_id).await?;
+        let allowance = self
+            .take_allowance(
+                &account,
+                MessageKind::Invitation,
+                &invitation.email.normalized(),
+            )
+            .await?;
+        let old_hash = invitation.token_hash.clone();
+        let (token, hash) = new_token()?;
+        invitation.token_hash = hash;
+        invitation.valid_until = self.clock.epoch() + VALID_SECONDS;
+        self.store
+            .transact(vec![
+                Write::Put(
+                    self.invitation_item(&account, &invitation, version + 1)?,
+                    Condition::VersionIs(version),
+                ),
+                Write::Delete(
+                    keys::invitation_token(&account, &old_hash),
+                    Condition::Always,
+                ),
+                Write::Put(self.token_item(&account, &invitation)?, Condition::Absent),
+            ])
+            .await
+            .map_err(|e| match e {
+                StoreError::TransactionConflict(_) => DomainError::NotFound,
+                e => e.into(),
+            })?;
+        if let Err(e) = self.send_invitation(ctx, &invitation, &token).await {
+            self.return_allowance(allowance).await;
+            return Err(e);
+        }
+        Ok(InvitationView::from(&invitation))
+    }
+
+    /// Finds the pending invitation of a token: unknown, used, cancelled or revoked tokens are
+    /// `invalid_token`; expired ones `token_expired`.
+    async fn invitation_by_token(
+        &self,
+        account: &AccountName,
+        token: &str,
+    ) -> DomainResult<(InvitationRecord, u64)> {
+        if token.is_empty() || token.len() > 512 {
+            return Err(DomainError::InvalidToken);
+        }
+        let pointer: TokenPointer = self
+            .store
+            .get(&keys::invitation_token(account, &token_hash(token)))
+            .await?
+            .ok_or(DomainError::InvalidToken)?
+            .record()?;
+        let item = self
+            .store
+            .get(&keys::invitation(
+                account,
+                &pointer.family_id,
+                &pointer.invitation_id,
+            ))
+            .await?
+            .ok_or(DomainError::InvalidToken)?;
+        let invitation: InvitationRecord = item.record()?;
+        if invitation.status != InvitationStatus::Pending
+            || invitation.token_hash != token_hash(token)
+        {
+            return Err(DomainError::InvalidToken);
+        }
+        if invitation.valid_until <= self.clock.epoch() {
+            return Err(DomainError::TokenExpired);
+        }
+        Ok((invitation, item.version))
+    }
+
+    /// `GET portal/invitations/{token}`: never uses the link up.
+    pub async fn invitation_info(
+        &self,
+        account: &AccountName,
+        token: &str,
+    ) -> DomainResult<InvitationInfo> {
+        self.tenant(account).await?;
+        let (invitation, _) = self.invitation_by_token(account, token).await?;
+        let (family, _) = self.family_record(account, &invitation.family_id).await?;
+        Ok(InvitationInfo {
+            family_name: family.name,
+            email: invitation.email.clone(),
+            inviter: invitation.inviter_name.clone(),
+            expires_at: rfc3339_epoch(invitation.valid_until),
+        })
+    }
+
+    /// `POST portal/invitations/accept`: exactly once; a refused accept does not use it up.
+    pub async fn accept_invitation(
+        &self,
+        account: &AccountName,
+        input: AcceptInvitationInput,
+    ) -> DomainResult<GuardianLogin> {
+        self.tenant(account).await?;
+        let token = input.token.unwrap_or_default();
+        let (mut invitation, version) = self.invitation_by_token(account, token.trim()).await?;
+        let normalized = invitation.email.normalized();
+        let password = input.password.unwrap_or_default();
+        let now = self.clock.epoch();
+        let mut writes = Vec::new();
+        let existing = self.guardian_id_by_email(account, &normalized).await?;
+        let guardian: GuardianRecord = match &existing {
+            Some(id) => {
+                let (mut guardian, guardian_version) = self.guardian_record(account, id).await?;
+                let lock_key = self.lock_key(account, "guardian", &normalized);
+                let lock = LockRead {
+                    item: self.store.get(&lock_key).await?,
+                    key: lock_key,
+                };
+                let verified = self
+                    .check_credentials(
+                        lock,
+                        &PasswordAttempt(password),
+                        guardian.password_hash.as_ref(),
+                    )
+                    .await?;
+                if verified == Verified::No {
+                    return Err(DomainError::InvalidCredentials);
+                }
+                if self
+                    .store
+                    .get(&keys::family_member(account, &invitation.family_id, id))
+                    .await?
+                    .is_some()
+                {
+                    return Err(DomainError::Conflict(Conflict::AlreadyMember));
+                }
+                if input.age_confirmed == Some(true) && !guardian.age_confirmed {
+                    guardian.age_confirmed = true;
+                    writes.push(Write::Put(
+                        Item::from_record(keys::guardian(account, id), &guardian)?
+                            .with_version(guardian_version + 1),
+                        Condition::VersionIs(guardian_version),
+                    ));
+                }
+                guardian
+            }
+            None => {
+                let mut errors = FieldErrors::new();
+                let first = errors.take(parse_text(
+                    input.first_name.as_deref().unwrap_or(""),
+                    "first_name",
+                    100,
+                ));
+                let last = errors.take(parse_text(
+                    input.last_name.as_deref().unwrap_or(""),
+                    "last_name",
+                    100,
+                ));
+                let password = errors.take(Password::parse(
+                    SecretString::from(password.expose_secret().to_owned()),
+                    "password",
+                ));
+                errors.finish()?;
+                let (Some(first_name), Some(last_name), Some(password)) = (first, last, password)
+                else {
+                    return Err(DomainError::Internal("validation lost an error".into()));
+                };
+                let guardian = GuardianRecord {
+                    id: new_id()?,
+                    first_name,
+                    last_name,
+                    relationship: None,
+                    email: invitation.email.clone(),
+                    email_type: None,
+                    email_opt_in: false,
+                    phones: Vec::new(),
+                    address: None,
+                    password_hash: Some(self.hasher.hash(&password).await?),
+                    age_confirmed: input.age_confirmed == Some(true),
+                    created_at: now,
+                };
+                writes.push(Write::Put(
+                    Item::from_record(
+                        keys::login_email(account, &normalized),
+                        &json!({"guardian_id": guardian.id}),
+                    )?,
+                    Condition::Absent,
+                ));
+                writes.push(Write::Put(
+                    Item::from_record(keys::guardian(account, &guardian.id), &guardian)?,
+                    Condition::Absent,
+                ));
+                guardian
+            }
+        };
+        let (family, _) = self.family_record(account, &invitation.family_id).await?;
+        let membership = Membership {
+            family_id: family.id.clone(),
+            guardian_id: guardian.id.clone(),
+            family_name: family.name.clone(),
+            role: Role::Secondary,
+            added_at: now,
+        };
+        invitation.status = InvitationStatus::Accepted;
+        let mut accepted = self.invitation_item(account, &invitation, version + 1)?;
+        accepted.expires_at = Some(now);
+        // Index 0: the invitation itself, so exactly one concurrent accept wins.
+        writes.insert(0, Write::Put(accepted, Condition::VersionIs(version)));
+        writes.push(Write::Delete(
+            keys::invitation_token(account, &invitation.token_hash),
+            Condition::Exists,
+        ));
+        writes.push(Write::Put(
+            Item::from_record(
+                keys::family_member(account, &family.id, &guardian.id),
+                &membership,
+            )?,
+            Condition::Absent,
+        ));
+        writes.push(Write::Put(
+            Item::from_record(
+                keys::guardian_family(account, &guardian.id, &family.id),
+                &membership,
+            )?,
+            Condition::Absent,
+        ));
+        writes.push(self.audit_write(
+            account,
+            Actor::guardian(&guardian.id),
+            "secondary.accepted",
+            Some(&family.id),
+            json!({"invitation_id": invitation.id, "new_login": existing.is_none()}),
+        )?);
+        match self.store.transact(writes).await {
+            Ok(()) => {}
+            Err(StoreError::TransactionConflict(_)) => return Err(DomainError::InvalidToken),
+            Err(e) => return Err(e.into()),
+        }
+        self.guardian_session(
+            account,
+            &guardian,
+            false,
+            Some(&family.id),
+            "guardian.login",
+        )
+        .await
+    }
+}

@@ -1,0 +1,119 @@
+//! Sending limits: at most 5 messages of one kind to one address or phone number per hour (a
+//! sliding window). Kept per address, so a failed attempt never uses up anyone else's allowance.
+//! A message that could not be delivered gives its allowance back.
+
+use serde::{Deserialize, Serialize};
+
+use crate::account::AccountName;
+use crate::error::{DomainError, DomainResult};
+use crate::keys;
+use crate::portal::Portal;
+use crate::store::{Condition, Item, StoreError};
+
+pub const MAX_PER_WINDOW: usize = 5;
+pub const WINDOW_SECONDS: i64 = 3600;
+
+/// The kinds of message that are limited separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    ValidationCode,
+    ResetLink,
+    Invitation,
+}
+
+impl MessageKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::ValidationCode => "validation_code",
+            MessageKind::ResetLink => "reset_link",
+            MessageKind::Invitation => "invitation",
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SendLog {
+    sent: Vec<i64>,
+}
+
+/// A granted allowance, to give back if the message is not delivered.
+#[derive(Debug, Clone)]
+pub struct Allowance {
+    key: crate::store::Key,
+    at: i64,
+}
+
+impl Portal {
+    /// Takes one allowance for a message to `address` (lower-cased email or E.164 number).
+    /// `Err(TooManyRequests)` when the window is full; nothing is recorded then.
+    pub async fn take_allowance(
+        &self,
+        account: &AccountName,
+        kind: MessageKind,
+        address: &str,
+    ) -> DomainResult<Allowance> {
+        let key = keys::send_log(account, kind.as_str(), address);
+        for _ in 0..10 {
+            let now = self.clock.epoch();
+            let current = self.store.get(&key).await?;
+            let mut log: SendLog = match &current {
+                Some(item) => item.record()?,
+                None => SendLog::default(),
+            };
+            log.sent.retain(|&t| t > now - WINDOW_SECONDS);
+            if log.sent.len() >= MAX_PER_WINDOW {
+                let oldest = log.sent.iter().copied().min().unwrap_or(now);
+                return Err(DomainError::TooManyRequests {
+                    retry_after: (oldest + WINDOW_SECONDS - now).max(1),
+                });
+            }
+            log.sent.push(now);
+            let (version, condition) = match &current {
+                Some(i) => (i.version + 1, Condition::VersionIs(i.version)),
+                None => (1, Condition::Absent),
+            };
+            let item = Item::from_record(key.clone(), &log)?
+                .with_version(version)
+                .expiring_at(now + WINDOW_SECONDS);
+            match self.store.put(item, condition).await {
+                Ok(()) => return Ok(Allowance { key, at: now }),
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(DomainError::Store(StoreError::Unavailable(
+            "sending limit under contention".into(),
+        )))
+    }
+
+    /// Gives an allowance back (the message was not delivered). Best effort: a failure here
+    /// only makes the limit stricter.
+    pub async fn return_allowance(&self, allowance: Allowance) {
+        for _ in 0..10 {
+            let Ok(Some(item)) = self.store.get(&allowance.key).await else {
+                return;
+            };
+            let Ok(mut log) = item.record::<SendLog>() else {
+                return;
+            };
+            let Some(pos) = log.sent.iter().position(|&t| t == allowance.at) else {
+                return;
+            };
+            log.sent.remove(pos);
+            let Ok(updated) = Item::from_record(allowance.key.clone(), &log) else {
+                return;
+            };
+            let updated = updated
+                .with_version(item.version + 1)
+                .expiring_at(item.expires_at.unwrap_or(allowance.at + WINDOW_SECONDS));
+            match self
+                .store
+                .put(updated, Condition::VersionIs(item.version))
+                .await
+            {
+                Err(StoreError::ConditionFailed) => continue,
+                _ => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,455 @@
+//! Family policies: the business's policies (a version each; an update bumps it and every family
+//! must accept again), acceptance by the primary guardian, and manual acceptance by staff.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::account::AccountName;
+use crate::audit::Actor;
+use crate::clock::rfc3339_epoch;
+use crate::contact::parse_text;
+use crate::error::{DomainError, DomainResult, FieldError, FieldErrors};
+use crate::families::FamilyContext;
+use crate::keys;
+use crate::portal::Portal;
+use crate::staff::StaffActor;
+use crate::store::{Condition, Item, Query, Write};
+use crate::tokens::new_id;
+
+/// A policy as stored and as the office sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    pub id: String,
+    pub title: String,
+    pub body: String,
+    pub required: bool,
+    pub version: u32,
+}
+
+/// A family's acceptance of one version of a policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Acceptance {
+    pub policy_id: String,
+    pub version: u32,
+    pub accepted_at: i64,
+    pub actor: Actor,
+    /// `web`, `mobile` (the portal client) or `office` (manual acceptance).
+    pub channel: String,
+    pub manual: bool,
+    pub note: Option<String>,
+}
+
+/// A required policy whose current version the family has not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingPolicy {
+    pub id: String,
+    pub title: String,
+    pub version: u32,
+}
+
+/// `GET portal/policies` entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyStatus {
+    pub id: String,
+    pub title: String,
+    pub version: u32,
+    pub required: bool,
+    pub accepted: bool,
+    pub accepted_at: Option<String>,
+    pub manual: bool,
+}
+
+/// A policy as received from the office.
+#[derive(Debug, Default, Deserialize)]
+pub struct PolicyInput {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub required: Option<bool>,
+}
+
+/// `POST portal/policies/accept` body entry.
+#[derive(Debug, Deserialize)]
+pub struct AcceptInput {
+    pub id: Option<String>,
+    pub version: Option<u32>,
+}
+
+/// `POST portal/policies/accept` outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct AcceptOutcome {
+    pub setup_complete: bool,
+    pub pending_policies: Vec<PendingPolicy>,
+}
+
+/// `POST office/.../manual-accept` outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManualAcceptance {
+    pub family_id: String,
+    pub policy_id: String,
+    pub version: u32,
+    pub accepted_at: String,
+    pub manual: bool,
+    pub note: Option<String>,
+}
+
+struct ParsedPolicy {
+    title: String,
+    body: String,
+    required: bool,
+}
+
+fn parse_policy(input: PolicyInput) -> DomainResult<ParsedPolicy> {
+    let mut errors = FieldErrors::new();
+    let title = errors.take(parse_text(
+        input.title.as_deref().unwrap_or(""),
+        "title",
+        200,
+    ));
+    let body = match input.body.as_deref().map(str::trim) {
+        None | Some("") => {
+            errors.push(FieldError::required("body"));
+            None
+        }
+        Some(b) if b.chars().count() > 20_000 => {
+            errors.push(FieldError::new(
+                "body",
+                "too_long",
+                "at most 20000 characters",
+            ));
+            None
+        }
+        Some(b) => Some(b.to_owned()),
+    };
+    if input.required.is_none() {
+        errors.push(FieldError::required("required"));
+    }
+    errors.finish()?;
+    match (title, body, input.required) {
+        (Some(title), Some(body), Some(required)) => Ok(ParsedPolicy {
+            title,
+            body,
+            required,
+        }),
+        _ => Err(DomainError::Internal("validation lost an error".into())),
+    }
+}
+
+impl Portal {
+    pub async fn policies(&self, account: &AccountName) -> DomainResult<Vec<PolicyRecord>> {
+        let page = self
+            .store
+            .query(&keys::policy_partition(account), Query::default())
+            .await?;
+        page.items.iter().map(|i| Ok(i.record()?)).collect()
+    }
+
+    async fn acceptances(
+        &self,
+        account: &AccountName,
+        family_id: &str,
+    ) -> DomainResult<Vec<Acceptance>> {
+        let page = self
+            .store
+            .query(
+                &keys::family_partition(account, family_id),
+                Query {
+                    sk_prefix: "ACCEPT#".into(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        page.items.iter().map(|i| Ok(i.record()?)).collect()
+    }
+
+    /// The required policies whose current version the family has not accepted.
+    pub async fn pending_policies(
+        &self,
+        account: &AccountName,
+        family_id: &str,
+    ) -> DomainResult<Vec<PendingPolicy>> {
+        let policies = self.policies(account).await?;
+        if !policies.iter().any(|p| p.required) {
+            return Ok(Vec::new());
+        }
+        let accepted = self.acceptances(account, family_id).await?;
+        Ok(policies
+            .into_iter()
+            .filter(|p| p.required)
+            .filter(|p| {
+                !accepted
+                    .iter()
+                    .any(|a| a.policy_id == p.id && a.version == p.version)
+            })
+            .map(|p| PendingPolicy {
+                id: p.id,
+                title: p.title,
+                version: p.version,
+            })
+            .collect())
+    }
+
+    /// `POST office/policies`.
+    pub async fn create_policy(
+        &self,
+        actor: &StaffActor,
+        input: PolicyInput,
+    ) -> DomainResult<PolicyRecord> {
+        let parsed = parse_policy(input)?;
+        let account = &actor.auth.account;
+        let policy = PolicyRecord {
+            id: new_id()?,
+            title: parsed.title,
+            body: parsed.body,
+            required: parsed.required,
+            version: 1,
+        };
+        let audit = self.audit_write(
+            account,
+            actor.actor(),
+            "policy.created",
+            Some(&policy.id),
+            json!({"version": 1, "required": policy.required}),
+        )?;
+        self.store
+            .transact(vec![
+                Write::Put(
+                    Item::from_record(keys::policy(account, &policy.id), &policy)?,
+                    Condition::Absent,
+                ),
+                audit,
+            ])
+            .await?;
+        Ok(policy)
+    }
+
+    /// `PUT office/policies/{id}`: a new version every family must accept.
+    pub async fn update_policy(
+        &self,
+        actor: &StaffActor,
+        policy_id: &str,
+        input: PolicyInput,
+    ) -> DomainResult<PolicyRecord> {
+        let account = &actor.auth.account;
+        let item = self
+            .store
+            .get(&keys::policy(account, policy_id))
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let parsed = parse_policy(input)?;
+        let mut policy: PolicyRecord = item.record()?;
+        policy.title = parsed.title;
+        policy.body = parsed.body;
+        policy.required = parsed.required;
+        policy.version += 1;
+        let audit = self.audit_write(
+            account,
+            actor.actor(),
+            "policy.updated",
+            Some(&policy.id),
+            json!({"version": policy.version, "required": policy.required}),
+        )?;
+        let updated = Item::from_record(item.key.clone(), &policy)?.with_version(item.version + 1);
+        self.store
+            .transact(vec![
+                Write::Put(updated, Condition::VersionIs(item.version)),
+                audit,
+            ])
+            .await?;
+        Ok(policy)
+    }
+
+    /// `GET portal/policies` for the active family.
+    pub async fn policy_statuses(&self, ctx: &FamilyContext) -> DomainResult<Vec<PolicyStatus>> {
+        let account = &ctx.actor.auth.account;
+        let policies = self.policies(account).await?;
+        let accepted = self.acceptances(account, &ctx.family.id).await?;
+        Ok(policies
+            .into_iter()
+            .map(|p| {
+                let acceptance = accepted
+                    .iter()
+                    .find(|a| a.policy_id == p.id && a.version == p.version);
+                PolicyStatus {
+                    id: p.id,
+                    title: p.title,
+                    version: p.version,
+                    required: p.required,
+                    accepted: acceptance.is_some(),
+                    accepted_at: acceptance.map(|a| rfc3339_epoch(a.accepted_at)),
+                    manual: acceptance.is_some_and(|a| a.manual),
+                }
+            })
+            .collect())
+    }
+
+    /// `POST portal/policies/accept` (primary only: the context was taken for writing).
+    pub async fn accept_policies(
+        &self,
+        ctx: &FamilyContext,
+        accepted: Vec<AcceptInput>,
+        channel: &str,
+    ) -> DomainResult<AcceptOutcome> {
+        let account = ctx.actor.auth.account.clone();
+        let family_id = ctx.family.id.clone();
+        let policies = self.policies(&account).await?;
+        let mut errors = FieldErrors::new();
+        let mut chosen: Vec<&PolicyRecord> = Vec::new();
+        for (i, a) in accepted.iter().enumerate() {
+            let Some(id) = a.id.as_deref() else {
+                errors.push(FieldError::required(format!("policies[{i}].id")));
+                continue;
+            };
+            let Some(policy) = policies.iter().find(|p| p.id == id) else {
+                errors.push(FieldError::new(
+                    format!("policies[{i}].id"),
+                    "not_found",
+                    "no such policy",
+                ));
+                continue;
+            };
+            match a.version {
+                None => errors.push(FieldError::required(format!("policies[{i}].version"))),
+                Some(v) if v != policy.version => errors.push(FieldError::new(
+                    format!("policies[{i}].version"),
+                    "version_mismatch",
+                    format!("the current version is {}", policy.version),
+                )),
+                Some(_) => {
+                    if !chosen.iter().any(|c| c.id == policy.id) {
+                        chosen.push(policy)
+                    }
+                }
+            }
+        }
+        errors.finish()?;
+        let now = self.clock.epoch();
+        let actor = Actor::guardian(&ctx.actor.guardian.id);
+        for batch in chosen.chunks(10) {
+            let mut writes = Vec::new();
+            for p in batch {
+                let acceptance = Acceptance {
+                    policy_id: p.id.clone(),
+                    version: p.version,
+                    accepted_at: now,
+                    actor: actor.clone(),
+                    channel: channel.to_owned(),
+                    manual: false,
+                    note: None,
+                };
+                writes.push(Write::Put(
+                    Item::from_record(
+                        keys::policy_acceptance(&account, &family_id, &p.id, p.version),
+                        &acceptance,
+                    )?,
+                    Condition::Always,
+                ));
+                writes.push(self.audit_write(
+                    &account,
+                    actor.clone(),
+                    "policy.accepted",
+                    Some(&family_id),
+                    json!({"policy_id": p.id, "version": p.version, "channel": channel}),
+                )?);
+            }
+            self.store.transact(writes).await?;
+        }
+        let pending = self.pending_policies(&account, &family_id).await?;
+        if pending.is_empty() {
+            self.finalize_setup(&account, &family_id).await?;
+        }
+        let (family, _) = self.family_record(&account, &family_id).await?;
+        Ok(AcceptOutcome {
+            setup_complete: family.setup_finalized && pending.is_empty(),
+            pending_policies: pending,
+        })
+    }
+
+    async fn finalize_setup(&self, account: &AccountName, family_id: &str) -> DomainResult<()> {
+        for _ in 0..5 {
+            let (mut family, version) = self.family_record(account, family_id).await?;
+            if family.setup_finalized {
+                return Ok(());
+            }
+            family.setup_finalized = true;
+            let item = Item::from_record(keys::family(account, family_id), &family)?
+                .with_version(version + 1);
+            match self.store.put(item, Condition::VersionIs(version)).await {
+                Ok(()) => return Ok(()),
+                Err(crate::store::StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(DomainError::Store(crate::store::StoreError::Unavailable(
+            "family kept changing".into(),
+        )))
+    }
+
+    /// `POST office/families/{family_id}/policies/{policy_id}/manual-accept`.
+    pub async fn manually_accept_policy(
+        &self,
+        actor: &StaffActor,
+        family_id: &str,
+        policy_id: &str,
+        note: Option<String>,
+    ) -> DomainResult<ManualAcceptance> {
+        let account = &actor.auth.account;
+        self.family_record(account, family_id).await?;
+        let policy: PolicyRecord = self
+            .store
+            .get(&keys::policy(account, policy_id))
+            .await?
+            .ok_or(DomainError::NotFound)?
+            .record()?;
+        let note = match note.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(n) if n.chars().count() > 1000 => {
+                return Err(DomainError::Validation(vec![FieldError::new(
+                    "note",
+                    "too_long",
+                    "at most 1000 characters",
+                )]));
+            }
+            Some(n) => Some(n.to_owned()),
+        };
+        let now = self.clock.epoch();
+        let acceptance = Acceptance {
+            policy_id: policy.id.clone(),
+            version: policy.version,
+            accepted_at: now,
+            actor: actor.actor(),
+            channel: "office".into(),
+            manual: true,
+            note: note.clone(),
+        };
+        let audit = self.audit_write(
+            account,
+            actor.actor(),
+            "policy.manually_accepted",
+            Some(family_id),
+            json!({"policy_id": policy.id, "version": policy.version, "staff_id": actor.record.id, "note": note}),
+        )?;
+        self.store
+            .transact(vec![
+                Write::Put(
+                    Item::from_record(
+                        keys::policy_acceptance(account, family_id, &policy.id, policy.version),
+                        &acceptance,
+                    )?,
+                    Condition::Always,
+                ),
+                audit,
+            ])
+            .await?;
+        if self.pending_policies(account, family_id).await?.is_empty() {
+            self.finalize_setup(account, family_id).await?;
+        }
+        Ok(ManualAcceptance {
+            family_id: family_id.to_owned(),
+            policy_id: policy.id,
+            version: policy.version,
+            accepted_at: rfc3339_epoch(now),
+            manual: true,
+            note,
+        })
+    }
+}

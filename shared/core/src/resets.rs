@@ -1,0 +1,782 @@
+//! Passwords after sign-up: forgotten-password links (staff by username, guardians by login
+//! email), office-sent reset links by email or SMS, completing a reset, staff setting another
+//! staff member's password, a staff member changing their own, and the notice emailed after
+//! every change.
+//!
+//! Reset links: a 32-byte random token (base64url), stored only as its SHA-256 with the user it
+//! resets, valid [`RESET_TTL_SECONDS`] by the clock at every read (the TTL attribute only lets
+//! the store forget it), single use. Each user has an index of outstanding links so that using
+//! one kills all the others.
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::account::AccountName;
+use crate::audit::Actor;
+use crate::clock::{rfc3339, rfc3339_epoch};
+use crate::contact::{Email, PhoneNumber};
+use crate::error::{DomainError, DomainResult, FieldError};
+use crate::guardians::GuardianRecord;
+use crate::keys;
+use crate::limits::{Allowance, MessageKind};
+use crate::messaging::{Sms, compose_email};
+use crate::passwords::{Password, PasswordAttempt, Verified};
+use crate::portal::Portal;
+use crate::sessions::SubjectKind;
+use crate::staff::{StaffActor, StaffRecord};
+use crate::store::{Bound, Condition, Item, Key, Query, StoreError, Write};
+use crate::tenants::TenantRecord;
+use crate::tokens::{new_token, token_hash};
+
+/// A reset link works for 30 minutes after it is sent.
+pub const RESET_TTL_SECONDS: i64 = 30 * 60;
+
+/// Longest token accepted at all (ours are 43 characters).
+const MAX_TOKEN_LENGTH: usize = 512;
+
+/// Other outstanding links of the user deleted in the same transaction as a completed reset
+/// (the sending limit keeps the real number far below this); any more are deleted right after.
+const LINKS_IN_TRANSACTION: usize = 20;
+
+/// A reset link as stored (under the hash of its token).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ResetRecord {
+    kind: SubjectKind,
+    subject_id: String,
+    created_at: i64,
+    /// When the link stops working (the item's TTL is the same time; this is the one read).
+    valid_until: i64,
+}
+
+/// How an office reset link is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Email,
+    Sms,
+}
+
+impl Channel {
+    /// Parses the `channel` field: `email` or `sms`.
+    pub fn parse(raw: Option<&str>) -> DomainResult<Self> {
+        match raw.map(str::trim) {
+            Some("email") => Ok(Channel::Email),
+            Some("sms") => Ok(Channel::Sms),
+            None | Some("") => Err(DomainError::Validation(vec![FieldError::required(
+                "channel",
+            )])),
+            Some(_) => Err(DomainError::Validation(vec![FieldError::new(
+                "channel",
+                "invalid",
+                "use \"email\" or \"sms\"",
+            )])),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+        }
+    }
+}
+
+/// `GET password/reset/{token}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResetLinkInfo {
+    pub kind: SubjectKind,
+    pub expires_at: String,
+}
+
+/// Whom a link resets, with where it can be sent.
+struct Recipient {
+    kind: SubjectKind,
+    id: String,
+    email: Option<Email>,
+    phone: Option<PhoneNumber>,
+}
+
+impl Recipient {
+    fn staff(s: &StaffRecord) -> Self {
+        Self {
+            kind: SubjectKind::Staff,
+            id: s.id.clone(),
+            email: s.email.clone(),
+            phone: s.phone.clone(),
+        }
+    }
+
+    fn guardian(g: &GuardianRecord) -> Self {
+        Self {
+            kind: SubjectKind::Guardian,
+            id: g.id.clone(),
+            email: Some(g.email.clone()),
+            phone: g.sms_phone().cloned(),
+        }
+    }
+}
+
+/// The writes of an issued link, kept to undo it when the message cannot be delivered.
+struct Issued {
+    keys: Vec<Key>,
+}
+
+/// The address a message goes to, in the form the sending limit is kept by.
+fn limit_address(channel: Channel, email: Option<&Email>, phone: Option<&PhoneNumber>) -> String {
+    match channel {
+        Channel::Email => email.map(Email::normalized).unwrap_or_default(),
+        Channel::Sms => phone.map(|p| p.as_str().to_owned()).unwrap_or_default(),
+    }
+}
+
+impl Portal {
+    /// The link a message carries.
+    fn reset_url(&self, account: &AccountName, token: &str) -> String {
+        format!(
+            "{}/a/{account}/reset-password?token={token}",
+            self.portal_url.trim_end_matches('/')
+        )
+    }
+
+    fn reset_email(&self, to: &str, business: &str, url: &str) -> crate::messaging::Email {
+        compose_email(
+            to,
+            business,
+            "Reset your password",
+            &[
+                format!("A password reset was requested for your {business} login."),
+                "Open this link within 30 minutes to choose a new password. If you did not ask \
+                 for this, ignore this message: your password stays as it is."
+                    .to_owned(),
+            ],
+            Some(url),
+        )
+    }
+
+    /// The SMS text: business name and link, within 160 characters where the name allows.
+    fn reset_sms(to: &str, business: &str, url: &str) -> Sms {
+        let suffix = format!(": reset your password (30 min): {url}");
+        let room = 160usize.saturating_sub(suffix.chars().count()).max(20);
+        let name: String = if business.chars().count() > room {
+            let mut n: String = business.chars().take(room.saturating_sub(1)).collect();
+            n.push('…');
+            n
+        } else {
+            business.to_owned()
+        };
+        Sms {
+            to: to.to_owned(),
+            body: format!("{name}{suffix}"),
+        }
+    }
+
+    /// The writes storing a link (the link, its entry in the user's index) and its audit entry.
+    fn link_writes(
+        &self,
+        account: &AccountName,
+        recipient: &Recipient,
+        hash: &str,
+        actor: Actor,
+        channel: Channel,
+    ) -> DomainResult<Vec<Write>> {
+        let now = self.clock.epoch();
+        let expires_at = now + RESET_TTL_SECONDS;
+        let record = ResetRecord {
+            kind: recipient.kind,
+            subject_id: recipient.id.clone(),
+            created_at: now,
+            valid_until: expires_at,
+        };
+        let link =
+            Item::from_record(keys::reset_token(account, hash), &record)?.expiring_at(expires_at);
+        let index = Item::from_record(
+            keys::user_reset(account, recipient.kind.as_str(), &recipient.id, hash),
+            &json!({}),
+        )?
+        .expiring_at(expires_at);
+        Ok(vec![
+            Write::Put(link, Condition::Absent),
+            Write::Put(index, Condition::Always),
+            self.audit_write(
+                account,
+                actor,
+                "password.reset_sent",
+                Some(&recipient.id),
+                json!({"kind": recipient.kind.as_str(), "channel": channel.as_str()}),
+            )?,
+        ])
+    }
+
+    async fn store_link(&self, writes: Vec<Write>) -> DomainResult<Issued> {
+        let keys = writes.iter().map(|w| w.key().clone()).collect();
+        self.store.transact(writes).await?;
+        Ok(Issued { keys })
+    }
+
+    /// Undoes an issued link whose message was not delivered (the link, its index entry and
+    /// its audit entry: nothing was sent). Best effort.
+    async fn withdraw_link(&self, issued: Issued) {
+        let writes = issued
+            .keys
+            .into_iter()
+            .map(|k| Write::Delete(k, Condition::Always))
+            .collect();
+        if let Err(e) = self.store.transact(writes).await {
+            tracing::warn!(error = %e, "could not withdraw an undelivered reset link");
+        }
+    }
+
+    async fn refund_credit(&self, account: &AccountName) {
+        if let Err(e) = self
+            .store
+            .add(&keys::sms_credits(account), "credits", 1, Bound::AtLeast(0))
+            .await
+        {
+            tracing::error!(account = %account, error = %e, "could not refund an SMS credit");
+        }
+    }
+
+    /// Takes one SMS credit, never going below zero.
+    async fn take_credit(&self, account: &AccountName) -> DomainResult<()> {
+        match self
+            .store
+            .add(
+                &keys::sms_credits(account),
+                "credits",
+                -1,
+                Bound::AtLeast(0),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(StoreError::ConditionFailed) => Err(DomainError::InsufficientSmsCredits),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    // ------------------------------------------------------------------ forgot password
+
+    /// `POST staff/password/forgot`: always `Ok` (the same `202`), whether or not the username
+    /// exists, has an email or is the owner (who never gets a link), and past the sending limit.
+    pub async fn forgot_staff_password(
+        &self,
+        account: &AccountName,
+        username: &str,
+    ) -> DomainResult<()> {
+        let tenant = self.tenant(account).await?;
+        let normalized = username.trim().to_lowercase();
+        let lookup = if normalized.is_empty() || normalized.len() > 256 {
+            "-".to_owned()
+        } else {
+            normalized
+        };
+        // The same two reads whether or not the user exists.
+        let staff_id = self
+            .store
+            .get(&keys::username(account, &lookup))
+            .await?
+            .and_then(|i| {
+                i.data
+                    .get("staff_id")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            });
+        let staff: Option<StaffRecord> = match self
+            .store
+            .get(&keys::staff(account, staff_id.as_deref().unwrap_or("-")))
+            .await?
+        {
+            Some(item) if staff_id.is_some() => Some(item.record()?),
+            _ => None,
+        };
+        let recipient = staff
+            .filter(|s| !s.is_owner && s.email.is_some())
+            .map(|s| Recipient::staff(&s));
+        self.send_forgot_link(account, &tenant, recipient).await
+    }
+
+    /// `POST portal/password/forgot`: always `Ok`, as for staff. Only guardians with a login
+    /// (a password) get a link.
+    pub async fn forgot_guardian_password(
+        &self,
+        account: &AccountName,
+        email: &str,
+    ) -> DomainResult<()> {
+        let tenant = self.tenant(account).await?;
+        let normalized = email.trim().to_lowercase();
+        let lookup = if normalized.is_empty() || normalized.len() > 320 {
+            "-".to_owned()
+        } else {
+            normalized
+        };
+        let guardian_id = self.guardian_id_by_email(account, &lookup).await?;
+        let guardian: Option<GuardianRecord> = match self
+            .store
+            .get(&keys::guardian(
+                account,
+                guardian_id.as_deref().unwrap_or("-"),
+            ))
+            .await?
+        {
+            Some(item) if guardian_id.is_some() => Some(item.record()?),
+            _ => None,
+        };
+        let recipient = guardian
+            .filter(GuardianRecord::can_log_in)
+            .map(|g| Recipient::guardian(&g));
+        self.send_forgot_link(account, &tenant, recipient).await
+    }
+
+    /// The common part of both forgot routes: the token and the message are made either way;
+    /// only the writes and the send happen for a real recipient. Never fails for reasons the
+    /// caller could learn anything from (only a store outage is an error).
+    async fn send_forgot_link(
+        &self,
+        account: &AccountName,
+        tenant: &TenantRecord,
+        recipient: Option<Recipient>,
+    ) -> DomainResult<()> {
+        let (token, hash) = new_token()?;
+        let url = self.reset_url(account, &token);
+        let to = recipient
+            .as_ref()
+            .and_then(|r| r.email.as_ref())
+            .map(|e| e.as_str().to_owned())
+            .unwrap_or_else(|| "nobody@invalid.invalid".to_owned());
+        let email = self.reset_email(&to, &tenant.business_name, &url);
+        let Some(recipient) = recipient else {
+            // As many round trips as the sending-limit read of a real request.
+            self.store.get(&keys::reset_token(account, &hash)).await?;
+            return Ok(());
+        };
+        let address = limit_address(Channel::Email, recipient.email.as_ref(), None);
+        let allowance = match self
+            .take_allowance(account, MessageKind::ResetLink, &address)
+            .await
+        {
+            Ok(a) => a,
+            Err(DomainError::TooManyRequests { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let writes =
+            match self.link_writes(account, &recipient, &hash, Actor::system(), Channel::Email) {
+                Ok(w) => w,
+                Err(e) => {
+                    self.return_allowance(allowance).await;
+                    return Err(e);
+                }
+            };
+        let issued = match self.store_link(writes).await {
+            Ok(i) => i,
+            Err(e) => {
+                self.return_allowance(allowance).await;
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.mailer.send_email(email).await {
+            tracing::warn!(account = %account, error = %e, "forgot-password link not delivered");
+            self.return_allowance(allowance).await;
+            self.withdraw_link(issued).await;
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ office resets
+
+    /// `POST office/staff/{id}/password-reset`.
+    pub async fn office_reset_staff(
+        &self,
+        actor: &StaffActor,
+        staff_id: &str,
+        channel: Option<&str>,
+    ) -> DomainResult<()> {
+        let channel = Channel::parse(channel)?;
+        let account = &actor.auth.account;
+        let (target, _) = self.staff_record(account, staff_id).await?;
+        if target.is_owner && !actor.record.is_owner {
+            return Err(DomainError::OwnerOnly);
+        }
+        self.send_office_link(actor, Recipient::staff(&target), channel)
+            .await
+    }
+
+    /// `POST office/guardians/{id}/password-reset`. A guardian without a login is not found.
+    pub async fn office_reset_guardian(
+        &self,
+        actor: &StaffActor,
+        guardian_id: &str,
+        channel: Option<&str>,
+    ) -> DomainResult<()> {
+        let channel = Channel::parse(channel)?;
+        let account = &actor.auth.account;
+        let (guardian, _) = self.guardian_record(account, guardian_id).await?;
+        if !guardian.can_log_in() {
+            return Err(DomainError::NotFound);
+        }
+        self.send_office_link(actor, Recipient::guardian(&guardian), channel)
+            .await
+    }
+
+    /// Sends an office reset link. Refusals (nothing on file, SMS disabled, no credits, the
+    /// sending limit) cost nothing; a failed send gives back the credit and the allowance and
+    /// withdraws the link (`503`).
+    async fn send_office_link(
+        &self,
+        actor: &StaffActor,
+        recipient: Recipient,
+        channel: Channel,
+    ) -> DomainResult<()> {
+        let account = &actor.auth.account;
+        let tenant = self.tenant(account).await?;
+        match channel {
+            Channel::Email if recipient.email.is_none() => {
+                return Err(DomainError::NoEmailOnFile);
+            }
+            Channel::Sms if !tenant.sms_enabled => return Err(DomainError::SmsDisabled),
+            Channel::Sms if recipient.phone.is_none() => return Err(DomainError::NoPhoneOnFile),
+            Channel::Sms if self.sms_credits(account).await? <= 0 => {
+                return Err(DomainError::InsufficientSmsCredits);
+            }
+            _ => {}
+        }
+        let address = limit_address(channel, recipient.email.as_ref(), recipient.phone.as_ref());
+        let allowance = self
+            .take_allowance(account, MessageKind::ResetLink, &address)
+            .await?;
+        let charged = channel == Channel::Sms;
+        if charged && let Err(e) = self.take_credit(account).await {
+            self.return_allowance(allowance).await;
+            return Err(e);
+        }
+        let undo = |allowance: Allowance| async move {
+            if charged {
+                self.refund_credit(account).await;
+            }
+            self.return_allowance(allowance).await;
+        };
+        let (token, hash) = match new_token() {
+            Ok(t) => t,
+            Err(e) => {
+                undo(allowance).await;
+                return Err(e);
+            }
+        };
+        let issued = match self.link_writes(account, &recipient, &hash, actor.actor(), channel) {
+            Ok(writes) => self.store_link(writes).await,
+            Err(e) => Err(e),
+        };
+        let issued = match issued {
+            Ok(i) => i,
+            Err(e) => {
+                undo(allowance).await;
+                return Err(e);
+            }
+        };
+        let url = self.reset_url(account, &token);
+        let sent = match channel {
+            Channel::Email => {
+                let to = recipient.email.as_ref().map(Email::as_str).unwrap_or("");
+                self.mailer
+                    .send_email(self.reset_email(to, &tenant.business_name, &url))
+                    .await
+            }
+            Channel::Sms => {
+                let to = recipient
+                    .phone
+                    .as_ref()
+                    .map(PhoneNumber::as_str)
+                    .unwrap_or("");
+                self.sms
+                    .send_sms(Self::reset_sms(to, &tenant.business_name, &url))
+                    .await
+            }
+        };
+        if let Err(e) = sent {
+            tracing::warn!(account = %account, channel = channel.as_str(), error = %e, "reset link not delivered");
+            undo(allowance).await;
+            self.withdraw_link(issued).await;
+            return Err(DomainError::DeliveryFailed);
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ using a link
+
+    /// Reads a link: unknown (or used, or killed) `invalid_token`; older than 30 minutes by the
+    /// clock `token_expired`, whether or not the store has forgotten it yet.
+    async fn reset_link(
+        &self,
+        account: &AccountName,
+        token: &str,
+    ) -> DomainResult<(ResetRecord, Item)> {
+        let token = token.trim();
+        if token.is_empty() || token.len() > MAX_TOKEN_LENGTH {
+            return Err(DomainError::InvalidToken);
+        }
+        let item = self
+            .store
+            .get(&keys::reset_token(account, &token_hash(token)))
+            .await?
+            .ok_or(DomainError::InvalidToken)?;
+        let record: ResetRecord = item.record()?;
+        if record.valid_until <= self.clock.epoch() {
+            return Err(DomainError::TokenExpired);
+        }
+        Ok((record, item))
+    }
+
+    /// `GET password/reset/{token}`: checks a link without using it up.
+    pub async fn check_reset_link(
+        &self,
+        account: &AccountName,
+        token: &str,
+    ) -> DomainResult<ResetLinkInfo> {
+        self.tenant(account).await?;
+        let (record, _) = self.reset_link(account, token).await?;
+        Ok(ResetLinkInfo {
+            kind: record.kind,
+            expires_at: rfc3339_epoch(record.valid_until),
+        })
+    }
+
+    /// `POST password/reset`: sets the password, uses the link up and kills the user's other
+    /// links (one transaction), ends every session of the user and sends the notice. A refused
+    /// reset (weak password) leaves the link usable.
+    pub async fn complete_reset(
+        &self,
+        account: &AccountName,
+        token: &str,
+        new_password: SecretString,
+    ) -> DomainResult<()> {
+        let tenant = self.tenant(account).await?;
+        let (record, link) = self.reset_link(account, token).await?;
+        let password = Password::parse(new_password, "new_password")
+            .map_err(|e| DomainError::Validation(vec![e]))?;
+        let hash = self.hasher.hash(&password).await?;
+        let kind = record.kind;
+        let id = record.subject_id.clone();
+        let (subject, email) = match kind {
+            SubjectKind::Staff => {
+                let (mut staff, version) = match self.staff_record(account, &id).await {
+                    Err(DomainError::NotFound) => return Err(DomainError::InvalidToken),
+                    other => other?,
+                };
+                staff.password_hash = hash;
+                let email = staff.email.clone();
+                let item =
+                    Item::from_record(keys::staff(account, &id), &staff)?.with_version(version + 1);
+                (Write::Put(item, Condition::VersionIs(version)), email)
+            }
+            SubjectKind::Guardian => {
+                let (mut guardian, version) = match self.guardian_record(account, &id).await {
+                    Err(DomainError::NotFound) => return Err(DomainError::InvalidToken),
+                    other => other?,
+                };
+                guardian.password_hash = Some(hash);
+                let email = Some(guardian.email.clone());
+                let item = Item::from_record(keys::guardian(account, &id), &guardian)?
+                    .with_version(version + 1);
+                (Write::Put(item, Condition::VersionIs(version)), email)
+            }
+        };
+        let used_hash = link
+            .key
+            .pk
+            .rsplit('#')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let others: Vec<Key> = self
+            .store
+            .query(
+                &keys::user_resets_partition(account, kind.as_str(), &id),
+                Query::default(),
+            )
+            .await?
+            .items
+            .into_iter()
+            .map(|i| i.key)
+            .filter(|k| k.sk != used_hash)
+            .collect();
+        let mut writes = vec![
+            // Exactly once: a concurrent use of the same link fails this condition.
+            Write::Delete(link.key.clone(), Condition::VersionIs(link.version)),
+            Write::Delete(
+                keys::user_reset(account, kind.as_str(), &id, &used_hash),
+                Condition::Always,
+            ),
+            subject,
+            self.audit_write(
+                account,
+                match kind {
+                    SubjectKind::Staff => Actor::staff(&id),
+                    SubjectKind::Guardian => Actor::guardian(&id),
+                },
+                "password.reset_completed",
+                Some(&id),
+                json!({"kind": kind.as_str()}),
+            )?,
+        ];
+        let (now_batch, later) = others.split_at(others.len().min(LINKS_IN_TRANSACTION));
+        for index in now_batch {
+            writes.push(Write::Delete(
+                keys::reset_token(account, &index.sk),
+                Condition::Always,
+            ));
+            writes.push(Write::Delete(index.clone(), Condition::Always));
+        }
+        match self.store.transact(writes).await {
+            Ok(()) => {}
+            // The link was used (or the user changed) in the meantime.
+            Err(StoreError::TransactionConflict(Some(0))) => return Err(DomainError::InvalidToken),
+            Err(StoreError::TransactionConflict(_)) => {
+                return Err(DomainError::Store(StoreError::Unavailable(
+                    "the user changed meanwhile; try again".into(),
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        for index in later {
+            self.store
+                .delete(&keys::reset_token(account, &index.sk), Condition::Always)
+                .await?;
+            self.store.delete(index, Condition::Always).await?;
+        }
+        self.end_all_sessions(account, kind, &id).await?;
+        self.send_password_notice(account, &tenant, email.as_ref())
+            .await;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ set and change
+
+    /// `PUT office/staff/{id}/password`: ends every session of the target. Only the owner may
+    /// set the owner's password.
+    pub async fn office_set_staff_password(
+        &self,
+        actor: &StaffActor,
+        staff_id: &str,
+        new_password: SecretString,
+    ) -> DomainResult<()> {
+        let account = &actor.auth.account;
+        let (target, _) = self.staff_record(account, staff_id).await?;
+        if target.is_owner && !actor.record.is_owner {
+            return Err(DomainError::OwnerOnly);
+        }
+        let password = Password::parse(new_password, "new_password")
+            .map_err(|e| DomainError::Validation(vec![e]))?;
+        self.replace_staff_password(account, staff_id, &password, actor.actor(), "staff")
+            .await
+    }
+
+    /// `PUT staff/me/password`: the current password must be right (`403 invalid_credentials`
+    /// otherwise); every session of the caller ends, this one included.
+    pub async fn change_own_password(
+        &self,
+        actor: &StaffActor,
+        current_password: SecretString,
+        new_password: SecretString,
+    ) -> DomainResult<()> {
+        let verified = self
+            .hasher
+            .verify(
+                &PasswordAttempt(current_password),
+                Some(&actor.record.password_hash),
+            )
+            .await?;
+        if verified == Verified::No {
+            return Err(DomainError::WrongCurrentPassword);
+        }
+        let password = Password::parse(new_password, "new_password")
+            .map_err(|e| DomainError::Validation(vec![e]))?;
+        self.replace_staff_password(
+            &actor.auth.account,
+            &actor.record.id,
+            &password,
+            actor.actor(),
+            "self",
+        )
+        .await
+    }
+
+    async fn replace_staff_password(
+        &self,
+        account: &AccountName,
+        staff_id: &str,
+        password: &Password,
+        actor: Actor,
+        by: &str,
+    ) -> DomainResult<()> {
+        let tenant = self.tenant(account).await?;
+        let hash = self.hasher.hash(password).await?;
+        let mut email = None;
+        let mut done = false;
+        for _ in 0..5 {
+            let (mut staff, version) = self.staff_record(account, staff_id).await?;
+            staff.password_hash = hash.clone();
+            email = staff.email.clone();
+            let item = Item::from_record(keys::staff(account, staff_id), &staff)?
+                .with_version(version + 1);
+            let audit = self.audit_write(
+                account,
+                actor.clone(),
+                "password.changed",
+                Some(staff_id),
+                json!({"by": by}),
+            )?;
+            match self
+                .store
+                .transact(vec![Write::Put(item, Condition::VersionIs(version)), audit])
+                .await
+            {
+                Ok(()) => {
+                    done = true;
+                    break;
+                }
+                Err(StoreError::TransactionConflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !done {
+            return Err(DomainError::Store(StoreError::Unavailable(
+                "the staff member kept changing; try again".into(),
+            )));
+        }
+        self.end_all_sessions(account, SubjectKind::Staff, staff_id)
+            .await?;
+        self.send_password_notice(account, &tenant, email.as_ref())
+            .await;
+        Ok(())
+    }
+
+    /// The notice after any password change: the business and the time, no link, no password.
+    /// Best effort: the change is done whether or not the notice goes out.
+    async fn send_password_notice(
+        &self,
+        account: &AccountName,
+        tenant: &TenantRecord,
+        email: Option<&Email>,
+    ) {
+        let Some(to) = email else {
+            return;
+        };
+        let business = &tenant.business_name;
+        let at = rfc3339(self.clock.now());
+        let message = compose_email(
+            to.as_str(),
+            business,
+            "Your password was changed",
+            &[
+                format!("The password of your {business} login was changed at {at} (UTC)."),
+                format!(
+                    "If you did not change it, contact {business} at once: someone else may \
+                     have access to your account."
+                ),
+            ],
+            None,
+        );
+        if let Err(e) = self.mailer.send_email(message).await {
+            tracing::warn!(account = %account, error = %e, "password change notice not delivered");
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Revoking secondary access: by the primary guardian, by staff (who can never grant), and by a
+//! change of primary guardian (which revokes every secondary user and pending invitation). The
+//! secondary user's access to the family ends at once (the family gate reads the membership on
+//! every request); both the secondary user and the primary guardian are told by email, through
+//! queued notices that survive a mail failure.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::account::AccountName;
+use crate::audit::Actor;
+use crate::error::{Conflict, DomainError, DomainResult, FieldError};
+use crate::families::{FamilyRecord, Membership, OfficeFamily, Role};
+use crate::guardians::GuardianRecord;
+use crate::invitations::{InvitationRecord, InvitationStatus};
+use crate::keys;
+use crate::messaging::compose_email;
+use crate::notices::QueuedNotice;
+use crate::portal::Portal;
+use crate::store::{Condition, Item, Query, StoreError, Write};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PrimaryChangeInput {
+    pub guardian_id: Option<String>,
+}
+
+impl Portal {
+    /// The writes and notices that end one secondary user's access to a family.
+    async fn revocation(
+        &self,
+        account: &AccountName,
+        family: &FamilyRecord,
+        secondary: &GuardianRecord,
+        primary: &GuardianRecord,
+        actor: Actor,
+        business_name: &str,
+    ) -> DomainResult<(Vec<Write>, Vec<QueuedNotice>)> {
+        let mut writes = vec![
+            Write::Delete(
+                keys::family_member(account, &family.id, &secondary.id),
+                Condition::Exists,
+            ),
+            Write::Delete(
+                keys::guardian_family(account, &secondary.id, &family.id),
+                Condition::Always,
+            ),
+            self.audit_write(
+                account,
+                actor,
+                "secondary.revoked",
+                Some(&secondary.id),
+                json!({"family_id": family.id}),
+            )?,
+        ];
+        let mut notices = Vec::new();
+        let to_secondary = compose_email(
+            secondary.email.as_str(),
+            business_name,
+            "Your access to a family account ended",
+            &[format!(
+                "Your view-only access to the {} account at {business_name} has been revoked.",
+                family.name
+            )],
+            None,
+        );
+        let to_primary = compose_email(
+            primary.email.as_str(),
+            business_name,
+            "A secondary user's access ended",
+            &[format!(
+                "{} {} no longer has access to the {} account at {business_name}.",
+                secondary.first_name, secondary.last_name, family.name
+            )],
+            None,
+        );
+        for email in [to_secondary, to_primary] {
+            let (notice, write) = self.queue_notice(account, email)?;
+            writes.push(write);
+            notices.push(notice);
+        }
+        Ok((writes, notices))
+    }
+
+    async fn revoke(
+        &self,
+        account: &AccountName,
+        family_id: &str,
+        secondary_id: &str,
+        actor: Actor,
+    ) -> DomainResult<()> {
+        let (family, _) = self.family_record(account, family_id).await?;
+        let member: Membership = self
+            .store
+            .get(&keys::family_member(account, family_id, secondary_id))
+            .await?
+            .ok_or(DomainError::NotFound)?
+            .record()?;
+        if member.role != Role::Secondary {
+            return Err(DomainError::NotFound);
+        }
+        let (secondary, _) = self.guardian_record(account, secondary_id).await?;
+        let (primary, _) = self
+            .guardian_record(account, &family.primary_guardian_id)
+            .await?;
+        let tenant = self.tenant(account).await?;
+        let (writes, notices) = self
+            .revocation(
+                account,
+                &family,
+                &secondary,
+                &primary,
+                actor,
+                &tenant.business_name,
+            )
+            .await?;
+        match self.store.transact(writes).await {
+            Ok(()) => {}
+            Err(StoreError::TransactionConflict(_)) => return Err(DomainError::NotFound),
+            Err(e) => return Err(e.into()),
+        }
+        self.send_notices(notices).await;
+        Ok(())
+    }
+
+    /// `DELETE portal/secondary-users/{user_id}` (the primary, on the active family).
+    pub async fn primary_revokes(
+        &self,
+        ctx: &crate::families::FamilyContext,
+        secondary_id: &str,
+    ) -> DomainResult<()> {
+        self.revoke(
+            &ctx.actor.auth.account,
+            &ctx.family.id,
+            secondary_id,
+            Actor::guardian(&ctx.actor.guardian.id),
+        )
+        .await
+    }
+
+    /// `DELETE office/families/{family_id}/secondary-users/{user_id}` (staff, families: full).
+    pub async fn staff_revokes(
+        &self,
+        actor: &crate::staff::StaffActor,
+        family_id: &str,
+        secondary_id: &str,
+    ) -> DomainResult<()> {
+        self.revoke(&actor.auth.account, family_id, secondary_id, actor.actor())
+            .await
+    }
+
+    /// `PUT office/families/{family_id}/primary-guardian`: the new primary is one of the
+    /// family's guardians; every secondary access (the old primary's included) and every
+    /// pending invitation is revoked; the new primary must invite again.
+    pub async fn change_primary(
+        &self,
+        actor: &crate::staff::StaffActor,
+        family_id: &str,
+        input: PrimaryChangeInput,
+    ) -> DomainResult<OfficeFamily> {
+        let account = &actor.auth.account;
+        let new_id = input
+            .guardian_id
+            .filter(|g| !g.trim().is_empty())
+            .ok_or_else(|| DomainError::Validation(vec![FieldError::required("guardian_id")]))?;
+        let (mut family, family_version) = self.family_record(account, family_id).await?;
+        let members = self.family_members(account, family_id).await?;
+        let not_member = || {
+            DomainError::Validation(vec![FieldError::new(
+                "guardian_id",
+                "not_found",
+                "not a guardian of this family",
+            )])
+        };
+        members
+            .iter()
+            .find(|m| m.guardian_id == new_id)
+            .ok_or_else(not_member)?;
+        if family.primary_guardian_id == new_id {
+            return self.office_family(account, family_id).await;
+        }
+        let (new_primary, _) = self.guardian_record(account, &new_id).await?;
+        let tenant = self.tenant(account).await?;
+        let new_email = new_primary.email.normalized();
+        let mut writes = vec![
+            Write::Delete(
+                keys::primary_email(account, &family.primary_email),
+                Condition::Always,
+            ),
+            Write::Put(
+                Item::from_record(
+                    keys::primary_email(account, &new_email),
+                    &json!({"family_id": family.id}),
+                )?,
+                Condition::Absent,
+            ),
+        ];
+        let mut notices = Vec::new();
+        // Everyone but the new primary loses access; each is a revocation with its notices.
+        for m in &members {
+            if m.guardian_id == new_id {
+                continue;
+            }
+            let (g, _) = self.guardian_record(account, &m.guardian_id).await?;
+            let (w, n) = self
+                .revocation(
+                    account,
+                    &family,
+                    &g,
+                    &new_primary,
+                    actor.actor(),
+                    &tenant.business_name,
+                )
+                .await?;
+            writes.extend(w);
+            notices.extend(n);
+        }
+        let promoted = Membership {
+            family_id: family.id.clone(),
+            guardian_id: new_id.clone(),
+            family_name: family.name.clone(),
+            role: Role::Primary,
+            added_at: self.clock.epoch(),
+        };
+        writes.push(Write::Put(
+            Item::from_record(keys::family_member(account, &family.id, &new_id), &promoted)?,
+            Condition::Exists,
+        ));
+        writes.push(Write::Put(
+            Item::from_record(
+                keys::guardian_family(account, &new_id, &family.id),
+                &promoted,
+            )?,
+            Condition::Always,
+        ));
+        let page = self
+            .store
+            .query(
+                &keys::family_partition(account, family_id),
+                Query {
+                    sk_prefix: "INVITE#".into(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let now = self.clock.epoch();
+        for item in &page.items {
+            let mut invitation: InvitationRecord = item.record()?;
+            if invitation.status != InvitationStatus::Pending {
+                continue;
+            }
+            invitation.status = InvitationStatus::Revoked;
+            writes.push(Write::Delete(
+                keys::invitation_token(account, &invitation.token_hash),
+                Condition::Always,
+            ));
+            writes.push(Write::Put(
+                Item::from_record(item.key.clone(), &invitation)?
+                    .with_version(item.version + 1)
+                    .expiring_at(now),
+                Condition::VersionIs(item.version),
+            ));
+        }
+        let old_primary_id = family.primary_guardian_id.clone();
+        family.primary_guardian_id = new_id.clone();
+        family.primary_email = new_email;
+        writes.push(Write::Put(
+            Item::from_record(keys::family(account, &family.id), &family)?
+                .with_version(family_version + 1),
+            Condition::VersionIs(family_version),
+        ));
+        writes.push(self.audit_write(
+            account,
+            actor.actor(),
+            "family.primary_changed",
+            Some(&family.id),
+            json!({"old": old_primary_id, "new": new_id}),
+        )?);
+        if writes.len() > 25 {
+            return Err(DomainError::Internal(
+                "too many guardians and invitations to change the primary in one step".into(),
+            ));
+        }
+        match self.store.transact(writes).await {
+            Ok(()) => {}
+            Err(StoreError::TransactionConflict(Some(1))) => {
+                return Err(DomainError::Conflict(Conflict::EmailInUse));
+            }
+            Err(StoreError::TransactionConflict(_)) => {
+                return Err(DomainError::Store(StoreError::Unavailable(
+                    "the family changed meanwhile; try again".into(),
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.send_notices(notices).await;
+        self.office_family(account, family_id).await
+    }
+}

@@ -1,0 +1,641 @@
+//! Customer self sign-up: email validation by a 6-digit code (30 minutes, 5 tries), then the
+//! family, its primary guardian and their login in one transaction. A family's primary email is
+//! unique per account (a guard item in the same transaction), so concurrent sign-ups with one
+//! email create exactly one family.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq;
+
+use crate::account::AccountName;
+use crate::audit::Actor;
+use crate::contact::{Email, PhoneNumber, parse_text};
+use crate::error::{Conflict, DomainError, DomainResult, FieldError, FieldErrors};
+use crate::families::{FamilyEntry, FamilyRecord, Membership, Role};
+use crate::guardians::{Address, EmailType, GuardianRecord, GuardianView, Phone, PhoneType};
+use crate::keys;
+use crate::limits::MessageKind;
+use crate::messaging::compose_email;
+use crate::passwords::{Password, PasswordAttempt, Verified, confirm};
+use crate::policies::PendingPolicy;
+use crate::portal::Portal;
+use crate::sessions::{SessionView, SubjectKind};
+use crate::store::{Condition, Item, StoreError, Write};
+use crate::tokens::{new_id, new_token, random_below, token_hash};
+
+pub const CODE_TTL_SECONDS: i64 = 30 * 60;
+pub const CODE_MAX_TRIES: u32 = 5;
+/// How long a verified email may wait for the sign-up form.
+pub const VERIFICATION_TTL_SECONDS: i64 = 60 * 60;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CodeRecord {
+    code_hash: String,
+    tries: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct VerificationRecord {
+    email: String,
+}
+
+/// The outcome of `POST portal/signup/email`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum EmailStep {
+    /// A code was emailed (`202`).
+    CodeSent,
+    /// No validation is required (`204`).
+    NotRequired,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SignupInput {
+    pub email_verification_token: Option<String>,
+    pub client: Option<String>,
+    pub age_confirmed: Option<bool>,
+    pub guardian: Option<GuardianInput>,
+    pub email: Option<EmailInput>,
+    pub phones: Option<Vec<PhoneInput>>,
+    pub password: Option<SecretString>,
+    pub password_confirmation: Option<SecretString>,
+    pub address: Option<AddressInput>,
+    pub referral_source: Option<String>,
+    pub custom_fields: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct GuardianInput {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub relationship: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct EmailInput {
+    pub address: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub opt_in: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PhoneInput {
+    pub number: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub sms_opt_in: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AddressInput {
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+}
+
+/// `POST portal/signup` response (the family's first login).
+#[derive(Debug, Clone, Serialize)]
+pub struct SignupOutcome {
+    pub family_id: String,
+    pub guardian_id: String,
+    pub token: String,
+    pub session: SessionView,
+    pub guardian: GuardianView,
+    pub families: Vec<FamilyEntry>,
+    pub active_family_id: String,
+    pub requires_age_confirmation: bool,
+    pub setup_complete: bool,
+    pub pending_policies: Vec<PendingPolicy>,
+}
+
+fn parse_address(input: &AddressInput, errors: &mut FieldErrors) -> Option<Address> {
+    let mut field = |value: &Option<String>, name: &str, max: usize| {
+        errors.take(parse_text(
+            value.as_deref().unwrap_or(""),
+            &format!("address.{name}"),
+            max,
+        ))
+    };
+    let line1 = field(&input.line1, "line1", 200);
+    let city = field(&input.city, "city", 100);
+    let region = field(&input.region, "region", 100);
+    let postal_code = field(&input.postal_code, "postal_code", 20);
+    let country = field(&input.country, "country", 100);
+    let line2 = input
+        .line2
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned);
+    Some(Address {
+        line1: line1?,
+        line2,
+        city: city?,
+        region: region?,
+        postal_code: postal_code?,
+        country: country?,
+    })
+}
+
+impl Portal {
+    async fn open_tenant_for_signup(
+        &self,
+        account: &AccountName,
+    ) -> DomainResult<crate::tenants::TenantRecord> {
+        let tenant = self.tenant(account).await?;
+        if !tenant.customer_signup_enabled {
+            return Err(DomainError::SignupDisabled);
+        }
+        Ok(tenant)
+    }
+
+    async fn is_primary_email(
+        &self,
+        account: &AccountName,
+        normalized: &str,
+    ) -> DomainResult<bool> {
+        Ok(self
+            .store
+            .get(&keys::primary_email(account, normalized))
+            .await?
+            .is_some())
+    }
+
+    /// `POST portal/signup/email`.
+    pub async fn start_signup(
+        &self,
+        account: &AccountName,
+        email: &str,
+    ) -> DomainResult<EmailStep> {
+        let tenant = self.open_tenant_for_signup(account).await?;
+        let email = Email::parse(email, "email").map_err(|e| DomainError::Validation(vec![e]))?;
+        let normalized = email.normalized();
+        if self.is_primary_email(account, &normalized).await? {
+            return Err(DomainError::Conflict(Conflict::EmailInUse));
+        }
+        if !tenant.email_validation_required {
+            return Ok(EmailStep::NotRequired);
+        }
+        let allowance = self
+            .take_allowance(account, MessageKind::ValidationCode, &normalized)
+            .await?;
+        let code = format!("{:06}", random_below(1_000_000)?);
+        let key = keys::signup_code(account, &normalized);
+        let record = CodeRecord {
+            code_hash: token_hash(&code),
+            tries: 0,
+        };
+        let now = self.clock.epoch();
+        // A new code replaces the old one (and its tries).
+        let item = Item::from_record(key.clone(), &record)?
+            .with_version(now as u64)
+            .expiring_at(now + CODE_TTL_SECONDS);
+        self.store.put(item, Condition::Always).await?;
+        let mail = compose_email(
+            email.as_str(),
+            &tenant.business_name,
+            "Your email validation code",
+            &[
+                format!(
+                    "Your validation code for {} is {code}.",
+                    tenant.business_name
+                ),
+                "It is valid for 30 minutes. If you did not ask for it, ignore this email.".into(),
+            ],
+            None,
+        );
+        if let Err(e) = self.mailer.send_email(mail).await {
+            tracing::warn!(error = %e, "validation code not delivered");
+            self.return_allowance(allowance).await;
+            let _ = self.store.delete(&key, Condition::Always).await;
+            return Err(DomainError::Store(StoreError::Unavailable(
+                "mail delivery failed".into(),
+            )));
+        }
+        Ok(EmailStep::CodeSent)
+    }
+
+    /// `POST portal/signup/email/verify`: a right code gives a verification token.
+    pub async fn verify_signup_code(
+        &self,
+        account: &AccountName,
+        email: &str,
+        code: &str,
+    ) -> DomainResult<String> {
+        self.open_tenant_for_signup(account).await?;
+        let email = Email::parse(email, "email").map_err(|e| DomainError::Validation(vec![e]))?;
+        let normalized = email.normalized();
+        let key = keys::signup_code(account, &normalized);
+        for _ in 0..10 {
+            let item = self
+                .store
+                .get(&key)
+                .await?
+                .ok_or(DomainError::InvalidCode)?;
+            let now = self.clock.epoch();
+            if item.is_expired(now) {
+                return Err(DomainError::CodeExpired);
+            }
+            let mut record: CodeRecord = item.record()?;
+            if record.tries >= CODE_MAX_TRIES {
+                return Err(DomainError::TooManyAttempts {
+                    retry_after: item.expires_at.map(|at| at - now).unwrap_or(1).max(1),
+                });
+            }
+            let code = code.trim();
+            let right = code.len() == 6
+                && bool::from(
+                    token_hash(code)
+                        .as_bytes()
+                        .ct_eq(record.code_hash.as_bytes()),
+                );
+            if right {
+                // Used once: deleting it (conditionally) makes a concurrent second use fail.
+                match self
+                    .store
+                    .delete(&key, Condition::VersionIs(item.version))
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(StoreError::ConditionFailed) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+                let (token, hash) = new_token()?;
+                let proof = Item::from_record(
+                    keys::email_verification(account, &hash),
+                    &VerificationRecord { email: normalized },
+                )?
+                .expiring_at(now + VERIFICATION_TTL_SECONDS);
+                self.store.put(proof, Condition::Absent).await?;
+                return Ok(token);
+            }
+            record.tries += 1;
+            let updated = Item::from_record(key.clone(), &record)?
+                .with_version(item.version + 1)
+                .expiring_at(item.expires_at.unwrap_or(now + CODE_TTL_SECONDS));
+            match self
+                .store
+                .put(updated, Condition::VersionIs(item.version))
+                .await
+            {
+                Ok(()) => return Err(DomainError::InvalidCode),
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(DomainError::Store(StoreError::Unavailable(
+            "validation code under contention".into(),
+        )))
+    }
+
+    /// `POST portal/signup`.
+    pub async fn signup(
+        &self,
+        account: &AccountName,
+        input: SignupInput,
+    ) -> DomainResult<SignupOutcome> {
+        let tenant = self.open_tenant_for_signup(account).await?;
+        let mut errors = FieldErrors::new();
+        let client = match input.client.as_deref() {
+            Some("web") => Some("web"),
+            Some("mobile") => Some("mobile"),
+            None => {
+                errors.push(FieldError::required("client"));
+                None
+            }
+            Some(_) => {
+                errors.push(FieldError::new("client", "invalid", "use web or mobile"));
+                None
+            }
+        };
+        let web = client != Some("mobile");
+        if input.age_confirmed != Some(true) {
+            errors.push(FieldError::new(
+                "age_confirmed",
+                "required",
+                "confirm that you are 18 or older and permitted to act as a guardian",
+            ));
+        }
+        let g = input.guardian.unwrap_or_default();
+        let first_name = errors.take(parse_text(
+            g.first_name.as_deref().unwrap_or(""),
+            "guardian.first_name",
+            100,
+        ));
+        let last_name = errors.take(parse_text(
+            g.last_name.as_deref().unwrap_or(""),
+            "guardian.last_name",
+            100,
+        ));
+        let relationship = errors.take(parse_text(
+            g.relationship.as_deref().unwrap_or(""),
+            "guardian.relationship",
+            50,
+        ));
+        let e = input.email.unwrap_or_default();
+        let email = errors.take(Email::parse(
+            e.address.as_deref().unwrap_or(""),
+            "email.address",
+        ));
+        let email_type = match e.kind.as_deref() {
+            Some("home") => Some(EmailType::Home),
+            Some("work") => Some(EmailType::Work),
+            Some("other") => Some(EmailType::Other),
+            None => {
+                errors.push(FieldError::required("email.type"));
+                None
+            }
+            Some(_) => {
+                errors.push(FieldError::new(
+                    "email.type",
+                    "invalid",
+                    "use home, work or other",
+                ));
+                None
+            }
+        };
+        let phones_in = input.phones.unwrap_or_default();
+        if phones_in.is_empty() && web {
+            errors.push(FieldError::new(
+                "phones",
+                "required",
+                "at least one phone number is required",
+            ));
+        }
+        let mut phones = Vec::new();
+        for (i, p) in phones_in.iter().enumerate() {
+            let number = errors.take(PhoneNumber::parse(
+                p.number.as_deref().unwrap_or(""),
+                &format!("phones[{i}].number"),
+            ));
+            let kind = match p.kind.as_deref() {
+                Some("mobile") => Some(PhoneType::Mobile),
+                Some("home") => Some(PhoneType::Home),
+                Some("work") => Some(PhoneType::Work),
+                None => {
+                    errors.push(FieldError::required(format!("phones[{i}].type")));
+                    None
+                }
+                Some(_) => {
+                    errors.push(FieldError::new(
+                        format!("phones[{i}].type"),
+                        "invalid",
+                        "use mobile, home or work",
+                    ));
+                    None
+                }
+            };
+            if let (Some(number), Some(kind)) = (number, kind) {
+                phones.push(Phone {
+                    number,
+                    kind,
+                    sms_opt_in: p.sms_opt_in.unwrap_or(false),
+                });
+            }
+        }
+        let raw_password = input.password.unwrap_or_default();
+        let password = errors.take(Password::parse(
+            SecretString::from(raw_password.expose_secret().to_owned()),
+            "password",
+        ));
+        match &input.password_confirmation {
+            None => errors.push(FieldError::required("password_confirmation")),
+            Some(c) => {
+                if !raw_password.expose_secret().is_empty() {
+                    errors.take(confirm(&raw_password, c));
+                }
+            }
+        }
+        let address = match &input.address {
+            Some(a) => parse_address(a, &mut errors),
+            None => {
+                if web {
+                    errors.push(FieldError::new(
+                        "address",
+                        "required",
+                        "a mailing address is required",
+                    ));
+                }
+                None
+            }
+        };
+        let referral_source = match input.referral_source.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(r) => errors.take(parse_text(r, "referral_source", 100)),
+        };
+        let given = input.custom_fields.unwrap_or_default();
+        let mut custom_fields = Map::new();
+        for field in &tenant.custom_fields {
+            let value = given.get(&field.key).and_then(|v| match v {
+                Value::String(s) => Some(s.trim().to_owned()),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            });
+            match value.filter(|v| !v.is_empty()) {
+                Some(v) if v.chars().count() > 1000 => errors.push(FieldError::new(
+                    format!("custom_fields.{}", field.key),
+                    "too_long",
+                    "at most 1000 characters",
+                )),
+                Some(v) => {
+                    custom_fields.insert(field.key.clone(), Value::String(v));
+                }
+                None if field.required => {
+                    errors.push(FieldError::new(
+                        format!("custom_fields.{}", field.key),
+                        "required",
+                        format!("{} is required", field.label),
+                    ));
+                }
+                None => {}
+            }
+        }
+        errors.finish()?;
+        let (
+            Some(client),
+            Some(first_name),
+            Some(last_name),
+            Some(relationship),
+            Some(email),
+            Some(email_type),
+            Some(password),
+        ) = (
+            client,
+            first_name,
+            last_name,
+            relationship,
+            email,
+            email_type,
+            password,
+        )
+        else {
+            return Err(DomainError::Internal("validation lost an error".into()));
+        };
+        let normalized = email.normalized();
+
+        // Email validation: the token must prove this very address.
+        let mut writes = Vec::new();
+        if tenant.email_validation_required {
+            let token = input
+                .email_verification_token
+                .as_deref()
+                .filter(|t| !t.is_empty() && t.len() <= 512)
+                .ok_or(DomainError::EmailNotVerified)?;
+            let key = keys::email_verification(account, &token_hash(token));
+            let proof = self
+                .store
+                .get(&key)
+                .await?
+                .ok_or(DomainError::EmailNotVerified)?;
+            let record: VerificationRecord = proof.record()?;
+            if proof.is_expired(self.clock.epoch()) || record.email != normalized {
+                return Err(DomainError::EmailNotVerified);
+            }
+            writes.push(Write::Delete(key, Condition::VersionIs(proof.version)));
+        }
+        if self.is_primary_email(account, &normalized).await? {
+            return Err(DomainError::Conflict(Conflict::EmailInUse));
+        }
+
+        // An existing login (e.g. a secondary guardian elsewhere in this account) becomes the
+        // primary of the new family only with its current password.
+        let now = self.clock.epoch();
+        let existing = self.guardian_id_by_email(account, &normalized).await?;
+        let guardian = match &existing {
+            Some(id) => {
+                let (g, _) = self.guardian_record(account, id).await?;
+                let verified = self
+                    .hasher
+                    .verify(&PasswordAttempt(raw_password), g.password_hash.as_ref())
+                    .await?;
+                if verified == Verified::No {
+                    return Err(DomainError::Conflict(Conflict::EmailInUse));
+                }
+                g
+            }
+            None => GuardianRecord {
+                id: new_id()?,
+                first_name: first_name.clone(),
+                last_name: last_name.clone(),
+                relationship: Some(relationship),
+                email: email.clone(),
+                email_type: Some(email_type),
+                email_opt_in: e.opt_in.unwrap_or(false),
+                phones,
+                address: address.clone(),
+                password_hash: Some(self.hasher.hash(&password).await?),
+                age_confirmed: true,
+                created_at: now,
+            },
+        };
+        let family = FamilyRecord {
+            id: new_id()?,
+            name: format!("{} Family", last_name),
+            primary_guardian_id: guardian.id.clone(),
+            primary_email: normalized.clone(),
+            referral_source,
+            custom_fields,
+            address,
+            client: client.to_owned(),
+            setup_finalized: false,
+            created_at: now,
+        };
+        let membership = Membership {
+            family_id: family.id.clone(),
+            guardian_id: guardian.id.clone(),
+            family_name: family.name.clone(),
+            role: Role::Primary,
+            added_at: now,
+        };
+        // Index 0: the primary-email guard, so a lost race is recognised as email_in_use.
+        writes.insert(
+            0,
+            Write::Put(
+                Item::from_record(
+                    keys::primary_email(account, &normalized),
+                    &json!({"family_id": family.id}),
+                )?,
+                Condition::Absent,
+            ),
+        );
+        if existing.is_none() {
+            writes.push(Write::Put(
+                Item::from_record(
+                    keys::login_email(account, &normalized),
+                    &json!({"guardian_id": guardian.id}),
+                )?,
+                Condition::Absent,
+            ));
+            writes.push(Write::Put(
+                Item::from_record(keys::guardian(account, &guardian.id), &guardian)?,
+                Condition::Absent,
+            ));
+        }
+        writes.push(Write::Put(
+            Item::from_record(keys::family(account, &family.id), &family)?,
+            Condition::Absent,
+        ));
+        writes.push(Write::Put(
+            Item::from_record(
+                keys::family_member(account, &family.id, &guardian.id),
+                &membership,
+            )?,
+            Condition::Absent,
+        ));
+        writes.push(Write::Put(
+            Item::from_record(
+                keys::guardian_family(account, &guardian.id, &family.id),
+                &membership,
+            )?,
+            Condition::Absent,
+        ));
+        let (session, session_writes) = self.session_writes(
+            account,
+            SubjectKind::Guardian,
+            &guardian.id,
+            false,
+            Some(&family.id),
+        )?;
+        writes.extend(session_writes);
+        writes.push(self.audit_write(
+            account,
+            Actor::guardian(&guardian.id),
+            "family.created",
+            Some(&family.id),
+            json!({"client": client, "existing_login": existing.is_some()}),
+        )?);
+        match self.store.transact(writes).await {
+            Ok(()) => {}
+            Err(StoreError::TransactionConflict(Some(0))) => {
+                return Err(DomainError::Conflict(Conflict::EmailInUse));
+            }
+            Err(StoreError::TransactionConflict(Some(1))) if tenant.email_validation_required => {
+                return Err(DomainError::EmailNotVerified);
+            }
+            Err(StoreError::TransactionConflict(_)) => {
+                // Another sign-up with this email won the race.
+                return Err(DomainError::Conflict(Conflict::EmailInUse));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let pending = self.pending_policies(account, &family.id).await?;
+        let families = self.memberships(account, &guardian.id).await?;
+        Ok(SignupOutcome {
+            family_id: family.id.clone(),
+            guardian_id: guardian.id.clone(),
+            token: session.token.clone(),
+            session: SessionView::from(&session),
+            guardian: GuardianView::from(&guardian),
+            families: families.iter().map(FamilyEntry::from).collect(),
+            active_family_id: family.id,
+            requires_age_confirmation: !guardian.age_confirmed,
+            setup_complete: false,
+            pending_policies: pending,
+        })
+    }
+}
