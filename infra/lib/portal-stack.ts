@@ -223,18 +223,25 @@ export class PortalStack extends Stack {
       if (perms.sms) publishSms.forEach((s) => fn.addToRolePolicy(s));
     }
 
-    // purge: finds expired items through the expiry index and deletes them; nothing else.
+    // purge: finds expired items through the expiry index and deletes them, keeps its
+    // checkpoint item, and re-sends queued notices (revocation emails that failed before).
+    // No signing key: it issues no tokens.
     const purge = makeFunction(PURGE_FUNCTION, {
       memoryMiB: 256,
       timeout: Duration.minutes(5),
-      environment: { TABLE_NAME: this.table.tableName, EXPIRY_INDEX: EXPIRY_INDEX },
+      environment: { TABLE_NAME: this.table.tableName, EXPIRY_INDEX: EXPIRY_INDEX, MAIL_FROM: mailFrom },
     });
     purge.addToRolePolicy(
       new iam.PolicyStatement({ sid: 'QueryExpiryIndex', actions: ['dynamodb:Query'], resources: [`${this.table.tableArn}/index/${EXPIRY_INDEX}`] }),
     );
     purge.addToRolePolicy(
-      new iam.PolicyStatement({ sid: 'DeleteExpired', actions: ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'], resources: [this.table.tableArn] }),
+      new iam.PolicyStatement({
+        sid: 'PurgeAndNotices',
+        actions: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+        resources: [this.table.tableArn],
+      }),
     );
+    purge.addToRolePolicy(sendMail);
     if (!/^(rate|cron)\(.+\)$/.test(purgeSchedule)) {
       throw new Error(`context purgeSchedule must be a rate(...) or cron(...) expression, not ${JSON.stringify(purgeSchedule)}`);
     }

@@ -244,11 +244,14 @@ describe('permissions', () => {
     assert.deepEqual(sms, ['reset-password']);
   });
 
-  test('purge may only query the expiry index and delete items', () => {
+  test('purge may only read expired items, delete them, keep its checkpoint and re-send notices', () => {
     for (const s of [dev, full]) {
       const actions = allowedActions(PURGE_FUNCTION, s);
-      assert.deepEqual(actions.filter((a) => /^(ses|sns|secretsmanager):/.test(a)), []);
-      assert.deepEqual(new Set(actions), new Set(['dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']));
+      assert.deepEqual(actions.filter((a) => /^(sns|secretsmanager):/.test(a)), []);
+      assert.deepEqual(
+        new Set(actions),
+        new Set(['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'ses:SendEmail']),
+      );
       const query = statementsOf(PURGE_FUNCTION, s).find((st) => st.Action === 'dynamodb:Query');
       const tableId = s.stack.getLogicalId(s.stack.table.node.defaultChild as any);
       assert.deepEqual(query.Resource, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, '/index/expiry']] });

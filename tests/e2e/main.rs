@@ -7,6 +7,7 @@ mod support;
 mod aws_messaging;
 mod ddb_calls;
 mod foundation;
+mod functions;
 mod lambda_events;
 mod office_staff;
 mod openapi_coverage;

@@ -1,6 +1,7 @@
 //! The `purge` Lambda function, invoked by an EventBridge schedule: one run of
-//! [`portal_core::Portal::purge`] (expired reset links, validation codes, invitations and
-//! sessions across every account, read through the expiry-bucket index). A store outage is
+//! [`portal_core::Portal::scheduled_run`]: the purge (expired reset links, validation codes,
+//! invitations and sessions across every account, read through the expiry-bucket index), then
+//! another try at every queued notice (revocation emails the mail service refused before). A store outage is
 //! reported as retryable; the run resumes from its checkpoint next time either way.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
@@ -60,7 +61,7 @@ async fn handler(
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     portal_lambda::init_tracing();
-    let portal = portal_lambda::portal_from_env().await?;
+    let portal = portal_lambda::portal_from_env(false).await?;
     let portal = &portal;
     lambda_runtime::run(service_fn(move |event| async move {
         handler(portal, event).await

@@ -59,16 +59,25 @@ async fn signing_key(config: &aws_config::SdkConfig) -> Result<SecretSlice<u8>, 
 
 /// Builds the function's app from the environment (the AWS adapters).
 pub async fn app_from_env(function: Function) -> Result<App, Error> {
-    Ok(App::new(portal_from_env().await?, Some(function)))
+    Ok(App::new(portal_from_env(true).await?, Some(function)))
 }
 
 /// Builds the domain over the AWS adapters from the environment (the HTTP functions and the
 /// scheduled purge).
-pub async fn portal_from_env() -> Result<Portal, Error> {
+///
+/// `issues_tokens`: HTTP functions sign and check bearer tokens and put links in messages, so
+/// they need the signing key and `PORTAL_URL`. The scheduled job does neither (it only deletes
+/// and re-sends already composed notices): it gets a throwaway key and no secret access.
+pub async fn portal_from_env(issues_tokens: bool) -> Result<Portal, Error> {
     let config = portal_aws::sdk_config().await;
     let store =
         portal_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), env("TABLE_NAME")?);
-    let key = signing_key(&config).await?;
+    let (key, portal_url) = if issues_tokens {
+        (signing_key(&config).await?, env("PORTAL_URL")?)
+    } else {
+        let throwaway = portal_core::tokens::new_token()?.0.into_bytes();
+        (throwaway.into(), String::new())
+    };
     let portal = Portal {
         store: Arc::new(store) as Arc<dyn Store>,
         mailer: Arc::new(portal_aws::SesMailer::new(
@@ -81,7 +90,7 @@ pub async fn portal_from_env() -> Result<Portal, Error> {
         clock: Arc::new(SystemClock),
         hasher: PasswordHasherConfig::default(),
         signer: TokenSigner::new(&key)?,
-        portal_url: env("PORTAL_URL")?,
+        portal_url,
     };
     Ok(portal)
 }

@@ -1,0 +1,305 @@
+//! Merges the fragments of every benchmark into `summary.json` and prints the table.
+
+use serde_json::{Map, Value, json};
+
+use crate::common::{BenchResult, out_dir, r3};
+
+/// The fewest DynamoDB requests each flow could make, and why (see docs/performance.md).
+const MINIMUM: &[(&str, u64, &str)] = &[
+    (
+        "staff_login",
+        2,
+        "one BatchGetItem (tenant, terms, lock, username guard) cannot also read the staff record, \
+         whose key comes from the guard; then one TransactWriteItems (session + user-session index \
+         + audit). 2 if the staff record were keyed by username or denormalised into the guard item",
+    ),
+    (
+        "get_session",
+        1,
+        "one GetItem of the session item (the signed token names it; expiry checked on read)",
+    ),
+    (
+        "activity_post",
+        2,
+        "the session read plus one conditional UpdateItem moving the idle deadline; the refused \
+         domain call itself needs no extra read when its input is wrong",
+    ),
+    (
+        "signup",
+        3,
+        "tenant settings read (BatchGet with terms/policies), one TransactWriteItems of family, \
+         guardian, login-email guard, session and audit; plus 1 if an email-validation code must \
+         be consumed",
+    ),
+    (
+        "invite_accept",
+        3,
+        "read the invitation by token hash (with the tenant in one BatchGet), one \
+         TransactWriteItems (guardian, login guard, membership, invitation used, session, audit), \
+         plus the family record if the membership needs it",
+    ),
+    (
+        "forgot_password",
+        3,
+        "tenant + username guard in one BatchGet, the staff record, then one TransactWriteItems \
+         (token + sending-limit counter as a conditional update + audit); the counter cannot join a \
+         transaction only if it must return its value",
+    ),
+    (
+        "reset_complete",
+        3,
+        "read the token (and tenant) in one BatchGet, the staff record, one TransactWriteItems \
+         (password, token used, audit); ending the user's sessions adds a Query of the \
+         user-session index and their deletes (batched into the transaction when ≤ 25)",
+    ),
+    (
+        "sms_reset",
+        5,
+        "session + staff actor (2, or 1 with a BatchGet), target staff record, SMS credit \
+         conditional UpdateItem (must fail alone when credits run out), one TransactWriteItems \
+         (token + audit)",
+    ),
+];
+
+fn read(name: &str) -> Value {
+    let path = out_dir().join(format!("{name}.json"));
+    std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn num(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+fn fmt(v: &Value) -> String {
+    match v {
+        Value::Null => "n/a".into(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() != 0.0 => format!("{f:.3}"),
+            _ => n.to_string(),
+        },
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn status(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "met",
+        Some(false) => "NOT met",
+        None => "n/a",
+    }
+}
+
+pub fn run() -> BenchResult<()> {
+    let inproc = read("inproc");
+    let rss = read("rss");
+    let calls = read("ddb_calls");
+    let purge = read("purge");
+    let cold = read("coldstart");
+    let load = read("load");
+
+    let mut ddb = Map::new();
+    if let Some(measured) = calls["ddb_calls"].as_object() {
+        for (flow, v) in measured {
+            let mut entry = json!({"calls": v["calls"], "operations": v["operations"]});
+            if let Some((_, min, why)) = MINIMUM.iter().find(|(f, _, _)| f == flow) {
+                entry["minimum"] = json!(min);
+                entry["why"] = json!(why);
+            }
+            ddb.insert(flow.clone(), entry);
+        }
+    }
+
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+
+    let mut summary = json!({
+        "argon2_verify_ms": inproc["argon2_verify_ms"],
+        "staff_login_ms": inproc["staff_login_ms"],
+        "login_overhead_ratio": inproc["login_overhead_ratio"],
+        "get_session_p50_us": inproc["get_session_p50_us"],
+        "get_session_p99_us": inproc["get_session_p99_us"],
+        "ddb_calls": Value::Object(ddb),
+        "cold_start_ms": cold["cold_start_ms"],
+        "binary_bytes": cold["binary_bytes"],
+        "peak_rss_mb": rss["peak_rss_mb"],
+        "load": load,
+        "purge": purge["purge"],
+        "enumeration": inproc["enumeration"],
+        "machine": {"cores": cores, "cpu": cpu},
+        "details": {
+            "inproc": inproc["details"],
+            "rss": rss["details"],
+            "cold_start": cold["details"],
+            "forgot_password_on_moto": calls["forgot_password_on_moto"],
+        },
+    });
+    if let (Some(argon), Some(obj)) = (
+        num(&inproc["argon2_verify_ms"]),
+        summary["load"].as_object_mut(),
+    ) {
+        obj.insert(
+            "argon2_bound_rps".into(),
+            json!(r3(cores as f64 * 1000.0 / argon)),
+        );
+    }
+    let path = out_dir().join("summary.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&summary)?)?;
+
+    // The table.
+    let mut rows: Vec<(String, String, String, &str)> = Vec::new();
+    let mut row = |name: String, v: &Value, goal: &str, ok: Option<bool>| {
+        rows.push((name, fmt(v), goal.to_owned(), status(ok)));
+    };
+    let s = &summary;
+    row("argon2_verify_ms".into(), &s["argon2_verify_ms"], "", None);
+    row("staff_login_ms".into(), &s["staff_login_ms"], "", None);
+    row(
+        "login_overhead_ratio".into(),
+        &s["login_overhead_ratio"],
+        "<= 1.05",
+        num(&s["login_overhead_ratio"]).map(|r| r <= 1.05),
+    );
+    row(
+        "get_session_p50_us".into(),
+        &s["get_session_p50_us"],
+        "",
+        None,
+    );
+    row(
+        "get_session_p99_us".into(),
+        &s["get_session_p99_us"],
+        "< 1000",
+        num(&s["get_session_p99_us"]).map(|r| r < 1000.0),
+    );
+    if let Some(flows) = s["ddb_calls"].as_object() {
+        for (flow, v) in flows {
+            let goal = match flow.as_str() {
+                "staff_login" => Some(2.0),
+                "get_session" => Some(1.0),
+                _ => None,
+            };
+            let min = v["minimum"]
+                .as_u64()
+                .map(|m| format!("min {m}"))
+                .unwrap_or_default();
+            let goal_text = match goal {
+                Some(g) => format!("<= {g} ({min})"),
+                None => min,
+            };
+            row(
+                format!("ddb_calls.{flow}"),
+                &v["calls"],
+                &goal_text,
+                goal.and_then(|g| num(&v["calls"]).map(|c| c <= g)),
+            );
+        }
+    }
+    if let Some(fns) = s["cold_start_ms"].as_object() {
+        for (f, v) in fns {
+            row(
+                format!("cold_start_ms.{f}"),
+                v,
+                "< 25",
+                num(v).map(|x| x < 25.0),
+            );
+        }
+    }
+    if let Some(fns) = s["binary_bytes"].as_object() {
+        for (f, v) in fns {
+            row(
+                format!("binary_bytes.{f}"),
+                v,
+                "< 10 MB",
+                num(v).map(|x| x < 10_000_000.0),
+            );
+        }
+    }
+    row(
+        "peak_rss_mb (1,000 logins)".into(),
+        &s["peak_rss_mb"],
+        "< 64",
+        num(&s["peak_rss_mb"]).map(|x| x < 64.0),
+    );
+    for flow in ["login", "forgot_password"] {
+        let v = &s["enumeration"][flow]["ratio"];
+        let missing = s["enumeration"][flow]["status"].as_str() == Some("missing");
+        row(
+            format!("enumeration.{flow} (unknown/known)"),
+            if missing {
+                &s["enumeration"][flow]["status"]
+            } else {
+                v
+            },
+            "0.9 – 1.1",
+            num(v).map(|x| (0.9..=1.1).contains(&x)),
+        );
+    }
+    row(
+        "purge.items_read".into(),
+        &s["purge"]["items_read"],
+        "",
+        None,
+    );
+    row(
+        "purge.items_deleted".into(),
+        &s["purge"]["items_deleted"],
+        "",
+        None,
+    );
+    let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(10);
+    let vw = rows.iter().map(|r| r.1.len()).max().unwrap_or(8);
+    let gw = rows.iter().map(|r| r.2.len()).max().unwrap_or(8);
+    println!();
+    println!(
+        "{:<w$}  {:>vw$}  {:<gw$}  status",
+        "metric", "value", "goal"
+    );
+    println!("{}", "-".repeat(w + vw + gw + 12));
+    for (n, v, g, st) in &rows {
+        println!("{n:<w$}  {v:>vw$}  {g:<gw$}  {st}");
+    }
+    if let Some(routes) = s["load"].as_object() {
+        println!();
+        println!(
+            "load (portal-local on loopback, wrk on the same {cores} cores; argon2 bound {} req/s)",
+            fmt(&s["load"]["argon2_bound_rps"])
+        );
+        println!(
+            "{:<14} {:>5} {:>10} {:>10} {:>10} {:>8}",
+            "route", "conns", "req/s", "p50 ms", "p99 ms", "errors"
+        );
+        for (route, runs) in routes {
+            let Some(runs) = runs.as_object() else {
+                continue;
+            };
+            for (conns, r) in runs {
+                println!(
+                    "{:<14} {:>5} {:>10} {:>10} {:>10} {:>8}",
+                    route,
+                    conns,
+                    fmt(&r["rps"]),
+                    fmt(&r["p50_ms"]),
+                    fmt(&r["p99_ms"]),
+                    fmt(&r["errors"])
+                );
+            }
+        }
+    }
+    println!();
+    println!("written: {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! Every function of the route table is a Lambda binary package under `functions/`, serving
+//! exactly that function's routes, and every Lambda package under `functions/` is in the table
+//! (or is the scheduled purge, the ops command or portal-local).
+
+use std::collections::BTreeSet;
+
+use portal_http::{Function, ROUTES};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+/// Packages under functions/ that serve no route.
+const NOT_ROUTED: [&str; 3] = ["purge", "admin", "local"];
+
+#[test]
+fn every_routed_function_has_its_own_binary_and_nothing_else_does() {
+    let routed: BTreeSet<&str> = ROUTES.iter().map(|r| r.function.name()).collect();
+    for name in &routed {
+        let dir = format!("{ROOT}/functions/{name}");
+        let manifest = std::fs::read_to_string(format!("{dir}/Cargo.toml"))
+            .unwrap_or_else(|_| panic!("route function {name} has no package at functions/{name}"));
+        assert!(
+            manifest.contains(&format!("name = \"{name}\"")),
+            "{name}: package name"
+        );
+        let main = std::fs::read_to_string(format!("{dir}/src/main.rs")).unwrap();
+        let function = Function::from_name(name).unwrap();
+        assert!(
+            main.contains(&format!("Function::{function:?}")),
+            "functions/{name}/src/main.rs must run Function::{function:?}"
+        );
+    }
+    for entry in std::fs::read_dir(format!("{ROOT}/functions")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(
+            routed.contains(name.as_str()) || NOT_ROUTED.contains(&name.as_str()),
+            "functions/{name} serves no route of the table"
+        );
+    }
+    let workspace = std::fs::read_to_string(format!("{ROOT}/Cargo.toml")).unwrap();
+    for name in routed.iter().chain(NOT_ROUTED.iter()) {
+        assert!(
+            workspace.contains(&format!("\"functions/{name}\"")),
+            "functions/{name} is not a workspace member"
+        );
+    }
+}
