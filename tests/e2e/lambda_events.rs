@@ -17,9 +17,9 @@ use portal_http::{App, Function, ROUTES};
 use portal_local::Outbox;
 use secrecy::SecretString;
 
-const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
+pub const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
 
-fn expected() -> BTreeMap<String, u16> {
+pub fn expected() -> BTreeMap<String, u16> {
     let text =
         std::fs::read_to_string(format!("{EVENTS}/expected.json")).expect("events/expected.json");
     serde_json::from_str(&text).expect("expected.json parses")
@@ -37,8 +37,8 @@ fn staff_input(username: &str, password: &str) -> StaffInput {
 }
 
 /// What the sample events' placeholders stand for.
-struct Fixture {
-    portal: Portal,
+pub struct Fixture {
+    pub portal: Portal,
     token: String,
     staff_id: String,
     guardian_token: String,
@@ -52,7 +52,7 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn fill(&self, text: &str) -> String {
+    pub fn fill(&self, text: &str) -> String {
         text.replace("{{token}}", &self.token)
             .replace("{{staff_id}}", &self.staff_id)
             .replace("{{guardian_token}}", &self.guardian_token)
@@ -69,7 +69,7 @@ impl Fixture {
 /// A portal with tenant `swim` (sign-up without email validation): its owner (terms
 /// accepted), a second staff member, a required policy and a family (guardian
 /// gwen@swim.test) that signed up.
-async fn setup() -> Fixture {
+pub async fn setup() -> Fixture {
     let clock = Arc::new(SystemClock);
     let outbox = Arc::new(Outbox::new(clock.clone()));
     let portal = Portal {

@@ -6,6 +6,7 @@ mod support;
 
 mod aws_messaging;
 mod ddb_calls;
+mod faults;
 mod foundation;
 mod functions;
 mod lambda_events;

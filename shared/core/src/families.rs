@@ -160,6 +160,34 @@ pub enum FamilyUse {
     Write,
 }
 
+impl Membership {
+    /// The writes that store the link on both sides (family and guardian partitions).
+    pub fn writes(
+        &self,
+        account: &AccountName,
+        condition: crate::store::Condition,
+    ) -> DomainResult<Vec<crate::store::Write>> {
+        use crate::store::{Condition, Item, Write};
+        Ok(vec![
+            Write::Put(
+                Item::from_record(
+                    keys::family_member(account, &self.family_id, &self.guardian_id),
+                    self,
+                )?,
+                condition,
+            ),
+            Write::Put(
+                Item::from_record(
+                    keys::guardian_family(account, &self.guardian_id, &self.family_id),
+                    self,
+                )?,
+                // The guardian's side follows the family's, which carries the condition.
+                Condition::Always,
+            ),
+        ])
+    }
+}
+
 impl Portal {
     /// The guardian behind a guardian session; a staff session on a portal route is forbidden.
     pub async fn guardian_actor(&self, auth: Authenticated) -> DomainResult<GuardianActor> {

@@ -78,6 +78,28 @@ impl GuardianRecord {
     pub fn can_log_in(&self) -> bool {
         self.password_hash.is_some()
     }
+
+    /// The writes creating a new login: the guardian and the guard that keeps its email unique
+    /// in the account (one transaction with the rest of the flow).
+    pub fn new_login_writes(
+        &self,
+        account: &AccountName,
+    ) -> DomainResult<Vec<crate::store::Write>> {
+        use crate::store::{Condition, Item, Write};
+        Ok(vec![
+            Write::Put(
+                Item::from_record(
+                    keys::login_email(account, &self.email.normalized()),
+                    &serde_json::json!({"guardian_id": self.id}),
+                )?,
+                Condition::Absent,
+            ),
+            Write::Put(
+                Item::from_record(keys::guardian(account, &self.id), self)?,
+                Condition::Absent,
+            ),
+        ])
+    }
 }
 
 /// The `guardian` object of login responses.

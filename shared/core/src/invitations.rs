@@ -523,17 +523,7 @@ impl Portal {
                     age_confirmed: input.age_confirmed == Some(true),
                     created_at: now,
                 };
-                writes.push(Write::Put(
-                    Item::from_record(
-                        keys::login_email(account, &normalized),
-                        &json!({"guardian_id": guardian.id}),
-                    )?,
-                    Condition::Absent,
-                ));
-                writes.push(Write::Put(
-                    Item::from_record(keys::guardian(account, &guardian.id), &guardian)?,
-                    Condition::Absent,
-                ));
+                writes.extend(guardian.new_login_writes(account)?);
                 guardian
             }
         };
@@ -554,20 +544,7 @@ impl Portal {
             keys::invitation_token(account, &invitation.token_hash),
             Condition::Exists,
         ));
-        writes.push(Write::Put(
-            Item::from_record(
-                keys::family_member(account, &family.id, &guardian.id),
-                &membership,
-            )?,
-            Condition::Absent,
-        ));
-        writes.push(Write::Put(
-            Item::from_record(
-                keys::guardian_family(account, &guardian.id, &family.id),
-                &membership,
-            )?,
-            Condition::Absent,
-        ));
+        writes.extend(membership.writes(account, Condition::Absent)?);
         writes.push(self.audit_write(
             account,
             Actor::guardian(&guardian.id),

@@ -221,17 +221,7 @@ impl Portal {
             role: Role::Primary,
             added_at: self.clock.epoch(),
         };
-        writes.push(Write::Put(
-            Item::from_record(keys::family_member(account, &family.id, &new_id), &promoted)?,
-            Condition::Exists,
-        ));
-        writes.push(Write::Put(
-            Item::from_record(
-                keys::guardian_family(account, &new_id, &family.id),
-                &promoted,
-            )?,
-            Condition::Always,
-        ));
+        writes.extend(promoted.writes(account, Condition::Exists)?);
         let page = self
             .store
             .query(

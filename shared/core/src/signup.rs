@@ -564,36 +564,13 @@ impl Portal {
             ),
         );
         if existing.is_none() {
-            writes.push(Write::Put(
-                Item::from_record(
-                    keys::login_email(account, &normalized),
-                    &json!({"guardian_id": guardian.id}),
-                )?,
-                Condition::Absent,
-            ));
-            writes.push(Write::Put(
-                Item::from_record(keys::guardian(account, &guardian.id), &guardian)?,
-                Condition::Absent,
-            ));
+            writes.extend(guardian.new_login_writes(account)?);
         }
         writes.push(Write::Put(
             Item::from_record(keys::family(account, &family.id), &family)?,
             Condition::Absent,
         ));
-        writes.push(Write::Put(
-            Item::from_record(
-                keys::family_member(account, &family.id, &guardian.id),
-                &membership,
-            )?,
-            Condition::Absent,
-        ));
-        writes.push(Write::Put(
-            Item::from_record(
-                keys::guardian_family(account, &guardian.id, &family.id),
-                &membership,
-            )?,
-            Condition::Absent,
-        ));
+        writes.extend(membership.writes(account, Condition::Absent)?);
         let (session, session_writes) = self.session_writes(
             account,
             SubjectKind::Guardian,
