@@ -36,9 +36,10 @@ pub enum Level {
     Full,
 }
 
-/// A level per task. Missing tasks deserialize as `none`.
+/// A level per task. Missing tasks deserialize as `none`; unknown ones are ignored, like every
+/// unknown request field (a level that is not `none`/`view`/`full` is still malformed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Permissions {
     pub staff: Level,
     pub families: Level,

@@ -87,6 +87,8 @@ pub struct ManualAcceptance {
     pub family_id: String,
     pub policy_id: String,
     pub version: u32,
+    /// Always true: the family has now accepted this version (openapi.yaml `ManualAcceptance`).
+    pub accepted: bool,
     pub accepted_at: String,
     pub manual: bool,
     pub note: Option<String>,
@@ -97,6 +99,9 @@ struct ParsedPolicy {
     body: String,
     required: bool,
 }
+
+/// The longest policy text, as openapi.yaml documents it (`PolicyInput.body.maxLength`).
+const MAX_BODY_CHARS: usize = 12_000;
 
 fn parse_policy(input: PolicyInput) -> DomainResult<ParsedPolicy> {
     let mut errors = FieldErrors::new();
@@ -110,11 +115,11 @@ fn parse_policy(input: PolicyInput) -> DomainResult<ParsedPolicy> {
             errors.push(FieldError::required("body"));
             None
         }
-        Some(b) if b.chars().count() > 20_000 => {
+        Some(b) if b.chars().count() > MAX_BODY_CHARS => {
             errors.push(FieldError::new(
                 "body",
                 "too_long",
-                "at most 20000 characters",
+                format!("at most {MAX_BODY_CHARS} characters"),
             ));
             None
         }
@@ -447,6 +452,7 @@ impl Portal {
             family_id: family_id.to_owned(),
             policy_id: policy.id,
             version: policy.version,
+            accepted: true,
             accepted_at: rfc3339_epoch(now),
             manual: true,
             note,

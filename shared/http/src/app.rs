@@ -58,8 +58,8 @@ impl App {
         let started = Instant::now();
         let (route, params) = match lookup(req.method(), req.uri().path(), self.function) {
             Lookup::Found(route, params) => (route, params),
-            Lookup::MethodNotAllowed => {
-                return problem(
+            Lookup::MethodNotAllowed(allowed) => {
+                let mut response = problem(
                     StatusCode::METHOD_NOT_ALLOWED,
                     "method_not_allowed",
                     "this path does not take that method",
@@ -67,6 +67,12 @@ impl App {
                     None,
                     None,
                 );
+                // RFC 9110 §15.5.6: a 405 lists the methods the path does take.
+                let allow: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+                if let Ok(value) = http::HeaderValue::from_str(&allow.join(", ")) {
+                    response.headers_mut().insert(http::header::ALLOW, value);
+                }
+                return response;
             }
             Lookup::NotFound => {
                 return problem(

@@ -234,14 +234,14 @@ pub fn match_path(pattern: &'static str, path: &str) -> Option<Params> {
 /// The outcome of looking a request up in the table.
 pub enum Lookup {
     Found(&'static Route, Params),
-    /// The path exists with other methods.
-    MethodNotAllowed,
+    /// The path exists with other methods: these (for the `Allow` header of the 405).
+    MethodNotAllowed(Vec<Method>),
     NotFound,
 }
 
 /// Finds the route for a request among those `function` serves (`None`: every route).
 pub fn lookup(method: &Method, path: &str, function: Option<Function>) -> Lookup {
-    let mut path_known = false;
+    let mut allowed = Vec::new();
     for route in ROUTES
         .iter()
         .filter(|r| function.is_none_or(|f| r.function == f))
@@ -250,13 +250,13 @@ pub fn lookup(method: &Method, path: &str, function: Option<Function>) -> Lookup
             if route.method == *method {
                 return Lookup::Found(route, params);
             }
-            path_known = true;
+            allowed.push(route.method.clone());
         }
     }
-    if path_known {
-        Lookup::MethodNotAllowed
-    } else {
+    if allowed.is_empty() {
         Lookup::NotFound
+    } else {
+        Lookup::MethodNotAllowed(allowed)
     }
 }
 
@@ -294,7 +294,7 @@ mod tests {
         assert_eq!(p.get("staff_id"), Some("abc"));
         assert!(matches!(
             lookup(&Method::DELETE, "/a/swim/session", None),
-            Lookup::MethodNotAllowed
+            Lookup::MethodNotAllowed(allowed) if allowed == [Method::GET]
         ));
         assert!(matches!(
             lookup(&Method::GET, "/a/swim/nope", None),
