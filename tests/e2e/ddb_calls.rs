@@ -105,7 +105,7 @@ async fn requests_per_flow() {
     println!("DynamoDB requests per flow: {text}");
     // Regression guards (see docs: each bound is today's count).
     for (flow, bound) in [
-        ("staff_login", 3),
+        ("staff_login", 2),
         ("get_session", 1),
         ("activity_post", 4),
         ("office_get_settings", 3),

@@ -270,25 +270,12 @@ impl Portal {
         } else {
             normalized
         };
-        // The same two reads whether or not the user exists.
-        let staff_id = self
-            .store
-            .get(&keys::username(account, &lookup))
-            .await?
-            .and_then(|i| {
-                i.data
-                    .get("staff_id")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            });
-        let staff: Option<StaffRecord> = match self
-            .store
-            .get(&keys::staff(account, staff_id.as_deref().unwrap_or("-")))
-            .await?
-        {
-            Some(item) if staff_id.is_some() => Some(item.record()?),
-            _ => None,
-        };
+        // One read whether or not the user exists: the username guard is the login copy.
+        let staff: Option<StaffRecord> =
+            match self.store.get(&keys::username(account, &lookup)).await? {
+                Some(item) => Some(item.record()?),
+                None => None,
+            };
         let recipient = staff
             .filter(|s| !s.is_owner && s.email.is_some())
             .map(|s| Recipient::staff(&s));
@@ -563,9 +550,7 @@ impl Portal {
                 };
                 staff.password_hash = hash;
                 let email = staff.email.clone();
-                let item =
-                    Item::from_record(keys::staff(account, &id), &staff)?.with_version(version + 1);
-                (Write::Put(item, Condition::VersionIs(version)), email)
+                (self.staff_update(account, &staff, version)?, email)
             }
             SubjectKind::Guardian => {
                 let (mut guardian, version) = match self.guardian_record(account, &id).await {
@@ -576,7 +561,7 @@ impl Portal {
                 let email = Some(guardian.email.clone());
                 let item = Item::from_record(keys::guardian(account, &id), &guardian)?
                     .with_version(version + 1);
-                (Write::Put(item, Condition::VersionIs(version)), email)
+                (vec![Write::Put(item, Condition::VersionIs(version))], email)
             }
         };
         let used_hash = link
@@ -605,7 +590,6 @@ impl Portal {
                 keys::user_reset(account, kind.as_str(), &id, &used_hash),
                 Condition::Always,
             ),
-            subject,
             self.audit_write(
                 account,
                 match kind {
@@ -617,6 +601,7 @@ impl Portal {
                 json!({"kind": kind.as_str()}),
             )?,
         ];
+        writes.extend(subject);
         let (now_batch, later) = others.split_at(others.len().min(LINKS_IN_TRANSACTION));
         for index in now_batch {
             writes.push(Write::Delete(
@@ -715,8 +700,7 @@ impl Portal {
             let (mut staff, version) = self.staff_record(account, staff_id).await?;
             staff.password_hash = hash.clone();
             email = staff.email.clone();
-            let item = Item::from_record(keys::staff(account, staff_id), &staff)?
-                .with_version(version + 1);
+            let mut writes = self.staff_update(account, &staff, version)?;
             let audit = self.audit_write(
                 account,
                 actor.clone(),
@@ -726,7 +710,10 @@ impl Portal {
             )?;
             match self
                 .store
-                .transact(vec![Write::Put(item, Condition::VersionIs(version)), audit])
+                .transact({
+                    writes.push(audit);
+                    writes
+                })
                 .await
             {
                 Ok(()) => {

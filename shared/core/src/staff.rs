@@ -256,16 +256,38 @@ impl Portal {
         staff: &StaffRecord,
     ) -> DomainResult<Vec<Write>> {
         Ok(vec![
+            // The username guard is also the login copy of the record (see `staff_update`).
             Write::Put(
-                Item::from_record(
-                    keys::username(account, &staff.username.normalized()),
-                    &json!({"staff_id": staff.id}),
-                )?,
+                Item::from_record(keys::username(account, &staff.username.normalized()), staff)?,
                 Condition::Absent,
             ),
             Write::Put(
                 Item::from_record(keys::staff(account, &staff.id), staff)?,
                 Condition::Absent,
+            ),
+        ])
+    }
+
+    /// The writes that replace a staff record read at `version_read`: the record itself
+    /// (conditional, so concurrent changes cannot be lost) and, in the same transaction, its
+    /// login copy under the username guard, which lets a login read everything it needs in
+    /// one round trip. Every change of a staff record goes through here.
+    pub fn staff_update(
+        &self,
+        account: &AccountName,
+        staff: &StaffRecord,
+        version_read: u64,
+    ) -> DomainResult<Vec<Write>> {
+        Ok(vec![
+            Write::Put(
+                Item::from_record(keys::staff(account, &staff.id), staff)?
+                    .with_version(version_read + 1),
+                Condition::VersionIs(version_read),
+            ),
+            Write::Put(
+                Item::from_record(keys::username(account, &staff.username.normalized()), staff)?
+                    .with_version(version_read + 1),
+                Condition::Exists,
             ),
         ])
     }
@@ -337,21 +359,13 @@ impl Portal {
             item: found.iter().find(|i| i.key == lock_key).cloned(),
             key: lock_key,
         };
-        let staff_id = found.iter().find(|i| i.key == guard_key).and_then(|i| {
-            i.data
-                .get("staff_id")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        });
-        // The lock is checked before any further read, so a locked name costs one round trip.
         lock.refuse_if_locked(self.clock.epoch())?;
-        let staff: Option<(StaffRecord, u64)> = match &staff_id {
-            Some(id) => match self.store.get(&keys::staff(account, id)).await? {
-                Some(item) => Some((item.record()?, item.version)),
-                None => None,
-            },
+        // The username guard holds the login copy of the record: no second read.
+        let staff: Option<(StaffRecord, u64)> = match found.iter().find(|i| i.key == guard_key) {
+            Some(item) => Some((item.record()?, item.version)),
             None => None,
         };
+        let staff_id = staff.as_ref().map(|(s, _)| s.id.clone());
         let attempt = PasswordAttempt(password);
         let verified = self
             .check_credentials(
@@ -381,11 +395,7 @@ impl Portal {
             && let Ok(pw) = Password::parse(attempt.0, "password")
         {
             staff.password_hash = self.hasher.hash(&pw).await?;
-            writes.push(Write::Put(
-                Item::from_record(keys::staff(account, &staff.id), &staff)?
-                    .with_version(version + 1),
-                Condition::VersionIs(version),
-            ));
+            writes.extend(self.staff_update(account, &staff, version)?);
         }
         writes.push(self.audit_write(
             account,
@@ -471,14 +481,9 @@ impl Portal {
             Some(&staff.id),
             json!({"version": current, "newsletter_opt_in": newsletter}),
         )?;
-        let item = Item::from_record(keys::staff(&account, &staff.id), &staff)?
-            .with_version(version_read + 1);
-        self.store
-            .transact(vec![
-                Write::Put(item, Condition::VersionIs(version_read)),
-                audit,
-            ])
-            .await?;
+        let mut writes = self.staff_update(&account, &staff, version_read)?;
+        writes.push(audit);
+        self.store.transact(writes).await?;
         Ok(())
     }
 }
@@ -628,11 +633,9 @@ impl Portal {
                 "new": {"user_group_id": record.user_group_id, "advanced_permissions": record.advanced_permissions},
             }),
         )?;
-        let item =
-            Item::from_record(keys::staff(account, &record.id), &record)?.with_version(version + 1);
-        self.store
-            .transact(vec![Write::Put(item, Condition::VersionIs(version)), audit])
-            .await?;
+        let mut writes = self.staff_update(account, &record, version)?;
+        writes.push(audit);
+        self.store.transact(writes).await?;
         let permissions = self.effective_permissions(account, &record).await?;
         Ok(StaffView::new(&record, permissions))
     }
