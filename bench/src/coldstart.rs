@@ -76,7 +76,9 @@ fn one_start_with(
             Ok(got) => break Ok(got),
             Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
                 if let Ok(Some(status)) = child.try_wait() {
-                    break Err(format!("{name}: exited ({status}) before asking for an event"));
+                    break Err(format!(
+                        "{name}: exited ({status}) before asking for an event"
+                    ));
                 }
             }
             Err(_) => break Err(format!("{name}: no /next request within 10 s")),

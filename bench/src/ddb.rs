@@ -53,11 +53,12 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
-async fn counted_store(prefix: &str) -> BenchResult<(DynamoStore, CallCounter)> {
+async fn counted_store(prefix: &str) -> BenchResult<(DynamoStore, Counter)> {
     let config = sdk_config().await?;
-    let counter = CallCounter::default();
+    let counter = Counter::default();
     let conf = aws_sdk_dynamodb::config::Builder::from(&config)
-        .interceptor(counter.clone())
+        .interceptor(counter.total.clone())
+        .interceptor(counter.names.clone())
         .build();
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), unique(prefix));
     store.ensure_table().await?;
@@ -76,9 +77,31 @@ fn signup_body(email: &str) -> Value {
     })
 }
 
+/// Operations counted at the SDK boundary: totals (retries count once) and names.
+#[derive(Debug, Clone, Default)]
+struct Counter {
+    total: CallCounter,
+    names: OperationNames,
+}
+
+impl Counter {
+    fn reset(&self) {
+        self.total.reset();
+        self.names.take();
+    }
+
+    fn snapshot(&self) -> BTreeMap<String, usize> {
+        self.names.take()
+    }
+
+    fn total(&self) -> usize {
+        self.total.total()
+    }
+}
+
 /// One measured flow: its total and the operations it used.
 struct Flows {
-    counter: CallCounter,
+    counter: Counter,
     counts: BTreeMap<String, Value>,
 }
 
@@ -89,7 +112,7 @@ impl Flows {
 
     fn record(&mut self, name: &str) {
         let ops = self.counter.snapshot();
-        let total: usize = ops.values().sum();
+        let total = self.counter.total();
         eprintln!("  {name}: {total} {ops:?}");
         self.counts
             .insert(name.into(), json!({"calls": total, "operations": ops}));
@@ -357,6 +380,7 @@ pub async fn purge(live: usize, expired: usize) -> BenchResult<()> {
     let report = portal.purge(now).await?;
     let purge_s = t.elapsed().as_secs_f64();
     let ops = counter.snapshot();
+    let total_calls = counter.total();
     // A second run right after: nothing left to do.
     counter.reset();
     let again = portal.purge(now).await?;
@@ -368,10 +392,51 @@ pub async fn purge(live: usize, expired: usize) -> BenchResult<()> {
             "expired_items": expired,
             "items_read": report.items_read,
             "items_deleted": report.deleted,
-            "ddb_calls": ops,
+            "ddb_calls": total_calls,
+            "ddb_operations": ops,
             "seconds_on_moto": r3(purge_s),
             "load_seconds_on_moto": r3(load_s),
             "second_run": {"items_read": again.items_read, "items_deleted": again.deleted, "ddb_calls": ops_again},
         }}),
     )
+}
+
+/// Names the DynamoDB operations sent (from the `x-amz-target` header of each attempt), beside
+/// [`CallCounter`]'s totals.
+#[derive(Debug, Clone, Default)]
+struct OperationNames {
+    seen: Arc<std::sync::Mutex<BTreeMap<String, usize>>>,
+}
+
+impl OperationNames {
+    fn take(&self) -> BTreeMap<String, usize> {
+        self.seen
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default()
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for OperationNames {
+    fn name(&self) -> &'static str {
+        "OperationNames"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .map(|t| t.rsplit('.').next().unwrap_or(t).to_owned())
+            .unwrap_or_else(|| "unknown".into());
+        if let Ok(mut s) = self.seen.lock() {
+            *s.entry(target).or_default() += 1;
+        }
+        Ok(())
+    }
 }

@@ -9,9 +9,9 @@ const MINIMUM: &[(&str, u64, &str)] = &[
     (
         "staff_login",
         2,
-        "one BatchGetItem (tenant, terms, lock, username guard) cannot also read the staff record, \
-         whose key comes from the guard; then one TransactWriteItems (session + user-session index \
-         + audit). 2 if the staff record were keyed by username or denormalised into the guard item",
+        "one read round trip (BatchGetItem: tenant, terms, lock, username guard with what the \
+         check needs) and one TransactWriteItems (session, user-session index, audit); a login \
+         must read before it may write, so 2 is the floor",
     ),
     (
         "get_session",
@@ -21,43 +21,48 @@ const MINIMUM: &[(&str, u64, &str)] = &[
     (
         "activity_post",
         2,
-        "the session read plus one conditional UpdateItem moving the idle deadline; the refused \
-         domain call itself needs no extra read when its input is wrong",
+        "every key is known from the token: one BatchGetItem (session, staff record, terms) and \
+         one conditional write moving the idle deadline (an UpdateItem with the liveness \
+         condition could even fold the session read into it); today 4: session GetItem, \
+         PutItem, actor BatchGetItem, terms GetItem",
     ),
     (
         "signup",
         3,
-        "tenant settings read (BatchGet with terms/policies), one TransactWriteItems of family, \
-         guardian, login-email guard, session and audit; plus 1 if an email-validation code must \
-         be consumed",
+        "one BatchGetItem (tenant, terms, login-email guard), one Query of the tenant's policies \
+         (0 if the tenant record carried the required policy versions), one TransactWriteItems \
+         (family, guardian, email guard, session, audit); today 3 GetItem + 2 Query + 1 write",
     ),
     (
         "invite_accept",
-        3,
-        "read the invitation by token hash (with the tenant in one BatchGet), one \
-         TransactWriteItems (guardian, login guard, membership, invitation used, session, audit), \
-         plus the family record if the membership needs it",
+        4,
+        "BatchGetItem (tenant, invitation by token hash, email guard), BatchGetItem/Query of the \
+         family and its policies (keys from the invitation), one TransactWriteItems (guardian, \
+         guard, membership, invitation used, session, audit); today 6 GetItem + 2 Query + 2 \
+         TransactWriteItems",
     ),
     (
         "forgot_password",
         3,
-        "tenant + username guard in one BatchGet, the staff record, then one TransactWriteItems \
-         (token + sending-limit counter as a conditional update + audit); the counter cannot join a \
-         transaction only if it must return its value",
+        "BatchGetItem (tenant, username guard), GetItem of the staff record (key from the guard; \
+         2 reads become 1 if the guard carried the email), one TransactWriteItems with the \
+         sending-limit counter as a conditional update beside the token and audit; the \
+         unknown-user path must then make the same 3 requests (today 3 vs 5: a timing oracle)",
     ),
     (
         "reset_complete",
-        3,
-        "read the token (and tenant) in one BatchGet, the staff record, one TransactWriteItems \
-         (password, token used, audit); ending the user's sessions adds a Query of the \
-         user-session index and their deletes (batched into the transaction when ≤ 25)",
+        4,
+        "BatchGetItem (token by hash, tenant), GetItem of the user (key from the token), Query of \
+         the user's sessions, one TransactWriteItems (password, token used, sessions ended, \
+         audit; up to 100 items); today 3 GetItem + 2 Query + 3 TransactWriteItems",
     ),
     (
         "sms_reset",
-        5,
-        "session + staff actor (2, or 1 with a BatchGet), target staff record, SMS credit \
-         conditional UpdateItem (must fail alone when credits run out), one TransactWriteItems \
-         (token + audit)",
+        2,
+        "one BatchGetItem (session, acting staff, target staff, tenant: all keys from the token \
+         and path) and one TransactWriteItems (idle deadline on the session version, SMS credit \
+         decrement conditioned on >= 1, token, audit); a refund write only when the send fails; \
+         today 10",
     ),
 ];
 
