@@ -227,7 +227,7 @@ impl Portal {
             .query(
                 &keys::guardian_partition(account, guardian_id),
                 Query {
-                    sk_prefix: "FAMILY#".into(),
+                    sk_prefix: keys::GUARDIAN_FAMILY_PREFIX.into(),
                     ..Default::default()
                 },
             )
@@ -252,7 +252,7 @@ impl Portal {
             .query(
                 &keys::family_partition(account, family_id),
                 Query {
-                    sk_prefix: "MEMBER#".into(),
+                    sk_prefix: keys::MEMBER_PREFIX.into(),
                     ..Default::default()
                 },
             )

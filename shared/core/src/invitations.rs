@@ -163,7 +163,8 @@ impl Portal {
         })
     }
 
-    async fn invitations_of(
+    /// Every invitation of a family, with its version.
+    pub(crate) async fn invitations_of(
         &self,
         account: &AccountName,
         family_id: &str,
@@ -173,7 +174,7 @@ impl Portal {
             .query(
                 &keys::family_partition(account, family_id),
                 Query {
-                    sk_prefix: "INVITE#".into(),
+                    sk_prefix: keys::INVITATION_PREFIX.into(),
                     ..Default::default()
                 },
             )

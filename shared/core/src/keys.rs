@@ -7,6 +7,12 @@ use crate::store::Key;
 /// Sort key of single-item partitions.
 const ONE: &str = "#";
 
+/// Sort-key prefixes of the items that share a partition, for queries by kind.
+pub const GUARDIAN_FAMILY_PREFIX: &str = "FAMILY#";
+pub const MEMBER_PREFIX: &str = "MEMBER#";
+pub const ACCEPTANCE_PREFIX: &str = "ACCEPT#";
+pub const INVITATION_PREFIX: &str = "INVITE#";
+
 fn tenant(account: &AccountName) -> String {
     format!("T#{account}")
 }
@@ -100,7 +106,7 @@ pub fn guardian(account: &AccountName, guardian_id: &str) -> Key {
 pub fn guardian_family(account: &AccountName, guardian_id: &str, family_id: &str) -> Key {
     Key::new(
         guardian_partition(account, guardian_id),
-        format!("FAMILY#{family_id}"),
+        format!("{GUARDIAN_FAMILY_PREFIX}{family_id}"),
     )
 }
 
@@ -121,7 +127,7 @@ pub fn family(account: &AccountName, family_id: &str) -> Key {
 pub fn family_member(account: &AccountName, family_id: &str, guardian_id: &str) -> Key {
     Key::new(
         family_partition(account, family_id),
-        format!("MEMBER#{guardian_id}"),
+        format!("{MEMBER_PREFIX}{guardian_id}"),
     )
 }
 
@@ -134,7 +140,7 @@ pub fn policy_acceptance(
 ) -> Key {
     Key::new(
         family_partition(account, family_id),
-        format!("ACCEPT#{policy_id}#{version:08}"),
+        format!("{ACCEPTANCE_PREFIX}{policy_id}#{version:08}"),
     )
 }
 
@@ -188,7 +194,7 @@ pub fn user_reset(account: &AccountName, kind: &str, subject_id: &str, token_has
 pub fn invitation(account: &AccountName, family_id: &str, invitation_id: &str) -> Key {
     Key::new(
         family_partition(account, family_id),
-        format!("INVITE#{invitation_id}"),
+        format!("{INVITATION_PREFIX}{invitation_id}"),
     )
 }
 
@@ -227,7 +233,7 @@ pub fn purged_kind(key: &Key) -> PurgedKind {
         Some("SESSION") => PurgedKind::Session,
         Some("RESET") => PurgedKind::ResetLink,
         Some("SIGNUP_CODE") => PurgedKind::ValidationCode,
-        Some("FAMILY") if key.sk.starts_with("INVITE#") => PurgedKind::Invitation,
+        Some("FAMILY") if key.sk.starts_with(INVITATION_PREFIX) => PurgedKind::Invitation,
         _ => PurgedKind::Other,
     }
 }

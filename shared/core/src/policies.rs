@@ -158,7 +158,7 @@ impl Portal {
             .query(
                 &keys::family_partition(account, family_id),
                 Query {
-                    sk_prefix: "ACCEPT#".into(),
+                    sk_prefix: keys::ACCEPTANCE_PREFIX.into(),
                     ..Default::default()
                 },
             )

@@ -12,12 +12,12 @@ use crate::audit::Actor;
 use crate::error::{Conflict, DomainError, DomainResult, FieldError};
 use crate::families::{FamilyRecord, Membership, OfficeFamily, Role};
 use crate::guardians::GuardianRecord;
-use crate::invitations::{InvitationRecord, InvitationStatus};
+use crate::invitations::InvitationStatus;
 use crate::keys;
 use crate::messaging::compose_email;
 use crate::notices::QueuedNotice;
 use crate::portal::Portal;
-use crate::store::{Condition, Item, Query, StoreError, Write};
+use crate::store::{Condition, Item, StoreError, Write};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct PrimaryChangeInput {
@@ -222,19 +222,8 @@ impl Portal {
             added_at: self.clock.epoch(),
         };
         writes.extend(promoted.writes(account, Condition::Exists)?);
-        let page = self
-            .store
-            .query(
-                &keys::family_partition(account, family_id),
-                Query {
-                    sk_prefix: "INVITE#".into(),
-                    ..Default::default()
-                },
-            )
-            .await?;
         let now = self.clock.epoch();
-        for item in &page.items {
-            let mut invitation: InvitationRecord = item.record()?;
+        for (mut invitation, version) in self.invitations_of(account, family_id).await? {
             if invitation.status != InvitationStatus::Pending {
                 continue;
             }
@@ -244,10 +233,13 @@ impl Portal {
                 Condition::Always,
             ));
             writes.push(Write::Put(
-                Item::from_record(item.key.clone(), &invitation)?
-                    .with_version(item.version + 1)
-                    .expiring_at(now),
-                Condition::VersionIs(item.version),
+                Item::from_record(
+                    keys::invitation(account, family_id, &invitation.id),
+                    &invitation,
+                )?
+                .with_version(version + 1)
+                .expiring_at(now),
+                Condition::VersionIs(version),
             ));
         }
         let old_primary_id = family.primary_guardian_id.clone();
