@@ -27,6 +27,17 @@ import { DEFAULT_ROUTES_FILE, deployedPath, loadRouteTable, PURGE_FUNCTION, type
  * gets). Declarative on purpose: a reviewer sees the whole blast radius here. A function in
  * routes.json without an entry fails the synth (no silent default).
  */
+/**
+ * Memory (and so CPU: 1,769 MB is one full vCPU) per HTTP function, from docs/performance.md:
+ * every login is an argon2id verify (~20 ms of a full core, ~34 ms at 1,024 MB), so login gets
+ * a full vCPU; functions that hash now and then keep 1,024 MB; revoke never hashes.
+ */
+export function functionMemoryMiB(name: string): number {
+  if (name === 'login') return 1769;
+  if (name === 'revoke') return 512;
+  return 1024;
+}
+
 export const FUNCTION_PERMISSIONS: Readonly<Record<string, { readonly mail: boolean; readonly sms: boolean }>> = {
   login: { mail: false, sms: false },
   signup: { mail: true, sms: false }, // email verification
@@ -197,8 +208,8 @@ export class PortalStack extends Stack {
         handler: 'bootstrap',
         architecture,
         code: lambda.Code.fromAsset(this.assetDir(lambdaDir, name, architecture)),
-        // Lambda allocates CPU in proportion to memory: 1024 MB gives argon2id (19 MiB, t=2) the
-        // CPU it needs for an acceptable login latency; purge only runs queries and deletes.
+        // Lambda allocates CPU in proportion to memory (see functionMemoryMiB); purge only
+        // runs queries, deletes and re-sends.
         memorySize: opts.memoryMiB,
         timeout: opts.timeout,
         environment: { ...opts.environment, RUST_LOG: 'info' },
@@ -217,7 +228,7 @@ export class PortalStack extends Stack {
     };
     for (const name of routeTable.functions) {
       const perms = FUNCTION_PERMISSIONS[name];
-      const fn = makeFunction(name, { memoryMiB: 1024, timeout: Duration.seconds(10), environment: httpEnv });
+      const fn = makeFunction(name, { memoryMiB: functionMemoryMiB(name), timeout: Duration.seconds(10), environment: httpEnv });
       fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'TableReadWrite', actions: TABLE_RW_ACTIONS, resources: [this.table.tableArn] }));
       this.signingKey.grantRead(fn);
       if (perms.mail) fn.addToRolePolicy(sendMail);
