@@ -16,7 +16,7 @@ fn unique_phone_number() -> String {
 
 #[tokio::test]
 async fn ses_mailer_sends_a_text_and_html_email() {
-    let config = aws::sdk_config().await;
+    let config = aws::messaging_sdk_config().await;
     let domain = format!("{}.example.com", aws::unique("mail"));
     aws::create_email_identity(&config, &domain).await;
     let mailer = SesMailer::new(
@@ -50,7 +50,7 @@ async fn ses_mailer_sends_a_text_and_html_email() {
 
 #[tokio::test]
 async fn ses_mailer_reports_a_refused_sender() {
-    let config = aws::sdk_config().await;
+    let config = aws::messaging_sdk_config().await;
     // No identity was created for this domain: SES refuses the message.
     let domain = format!("{}.example.net", aws::unique("unverified"));
     let mailer = SesMailer::new(
@@ -84,7 +84,7 @@ async fn ses_mailer_reports_a_refused_sender() {
 
 #[tokio::test]
 async fn sns_sender_publishes_an_sms() {
-    let config = aws::sdk_config().await;
+    let config = aws::messaging_sdk_config().await;
     let sender = SnsSender::new(aws_sdk_sns::Client::new(&config));
     let to = unique_phone_number();
     let body = "Votre code : 123456 ✓".to_owned();

@@ -26,6 +26,21 @@ pub fn endpoint() -> String {
     }
 }
 
+/// The moto server for the SES/SNS adapter tests: its own (`PORTAL_TEST_MESSAGING_ENDPOINT`,
+/// started by `scripts/test`) when there is one, because reading sent messages back means
+/// downloading moto's whole state, which every DynamoDB test of the run makes larger.
+pub fn messaging_endpoint() -> String {
+    match std::env::var("PORTAL_TEST_MESSAGING_ENDPOINT") {
+        Ok(url) if !url.is_empty() => url.trim_end_matches('/').to_owned(),
+        _ => endpoint(),
+    }
+}
+
+/// SDK configuration for the messaging moto server.
+pub async fn messaging_sdk_config() -> SdkConfig {
+    sdk_config_for(&messaging_endpoint()).await
+}
+
 /// A name no other test (or test run against the same server) uses.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -124,9 +139,9 @@ pub struct SentSms {
     pub message: String,
 }
 
-/// moto's whole state (`GET /moto-api/data.json`).
+/// The messaging moto server's whole state (`GET /moto-api/data.json`).
 pub async fn moto_data() -> Value {
-    let url = format!("{}/moto-api/data.json", endpoint());
+    let url = format!("{}/moto-api/data.json", messaging_endpoint());
     let response = reqwest::get(&url)
         .await
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
