@@ -3,83 +3,15 @@
 //! service failing, routes that send mail answer 503 and keep nothing of what they started.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use lambda_http::Body;
 use portal_core::Portal;
 use portal_core::messaging::{DeliveryError, Email, Mailer};
-use portal_core::store::{
-    Bound, Condition, ExpiredPage, Item, Key, Page, Query, Store, StoreError, Write,
-};
 use portal_http::App;
 
+use crate::support::faults::{FaultStore, StoreFault};
 use crate::lambda_events::{EVENTS, expected, setup};
-
-/// A store that answers every call with `Unavailable` while `down` is set (a DynamoDB outage
-/// or timeout as the adapter reports it).
-struct OutageStore {
-    inner: Arc<dyn Store>,
-    down: AtomicBool,
-}
-
-impl OutageStore {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::Unavailable("injected outage".into()))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl Store for OutageStore {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.check()?;
-        self.inner.get(key).await
-    }
-    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
-        self.check()?;
-        self.inner.get_many(keys).await
-    }
-    async fn put(&self, item: Item, c: Condition) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.put(item, c).await
-    }
-    async fn delete(&self, key: &Key, c: Condition) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.delete(key, c).await
-    }
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.transact(writes).await
-    }
-    async fn add(
-        &self,
-        key: &Key,
-        field: &str,
-        delta: i64,
-        bound: Bound,
-    ) -> Result<i64, StoreError> {
-        self.check()?;
-        self.inner.add(key, field, delta, bound).await
-    }
-    async fn query(&self, pk: &str, q: Query) -> Result<Page, StoreError> {
-        self.check()?;
-        self.inner.query(pk, q).await
-    }
-    async fn expired(
-        &self,
-        bucket: i64,
-        now: i64,
-        limit: usize,
-        after: Option<String>,
-    ) -> Result<ExpiredPage, StoreError> {
-        self.check()?;
-        self.inner.expired(bucket, now, limit, after).await
-    }
-}
 
 struct DownMailer;
 
@@ -109,10 +41,7 @@ async fn every_route_answers_503_while_the_store_is_down() {
     for (file, _) in expected() {
         let fixture = setup().await;
         let text = fixture.fill(&std::fs::read_to_string(format!("{EVENTS}/{file}")).unwrap());
-        let store = Arc::new(OutageStore {
-            inner: fixture.portal.store.clone(),
-            down: AtomicBool::new(true),
-        });
+        let store = FaultStore::new(fixture.portal.store.clone(), StoreFault::Down);
         let portal = Portal {
             store: store.clone(),
             ..fixture.portal.clone()
@@ -126,7 +55,7 @@ async fn every_route_answers_503_while_the_store_is_down() {
         );
         assert!(retry.is_some(), "{file}: Retry-After");
         // Nothing half-done: once the store is back, the same request works as it would have.
-        store.down.store(false, Ordering::SeqCst);
+        store.set(StoreFault::None);
         let (status, body, _) = status_and_body(&app, &text).await;
         assert_eq!(status, expected()[&file], "{file} after the outage: {body}");
     }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::both_stores;
 use crate::office_staff::futures_join_all;
 use crate::support::app::{Backend, TestApp, six_digit_code};
+use crate::support::faults::{FaultStore, StoreFault};
 
 both_stores!(
     signup_can_be_disabled,
@@ -756,91 +757,14 @@ async fn a_code_that_cannot_be_mailed_leaves_nothing_behind() {
         .expect_problem(400, "invalid_code");
 }
 
-/// A store whose transactions fail while `failing` is set (fault injection at the port).
-struct FaultyStore {
-    inner: EmbeddedStore,
-    failing: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait]
-impl portal_core::store::Store for FaultyStore {
-    async fn get(
-        &self,
-        key: &portal_core::store::Key,
-    ) -> Result<Option<portal_core::store::Item>, portal_core::store::StoreError> {
-        self.inner.get(key).await
-    }
-    async fn get_many(
-        &self,
-        keys: &[portal_core::store::Key],
-    ) -> Result<Vec<portal_core::store::Item>, portal_core::store::StoreError> {
-        self.inner.get_many(keys).await
-    }
-    async fn put(
-        &self,
-        item: portal_core::store::Item,
-        c: portal_core::store::Condition,
-    ) -> Result<(), portal_core::store::StoreError> {
-        self.inner.put(item, c).await
-    }
-    async fn delete(
-        &self,
-        key: &portal_core::store::Key,
-        c: portal_core::store::Condition,
-    ) -> Result<(), portal_core::store::StoreError> {
-        self.inner.delete(key, c).await
-    }
-    async fn transact(
-        &self,
-        writes: Vec<portal_core::store::Write>,
-    ) -> Result<(), portal_core::store::StoreError> {
-        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(portal_core::store::StoreError::Unavailable(
-                "injected".into(),
-            ));
-        }
-        self.inner.transact(writes).await
-    }
-    async fn add(
-        &self,
-        key: &portal_core::store::Key,
-        field: &str,
-        delta: i64,
-        bound: portal_core::store::Bound,
-    ) -> Result<i64, portal_core::store::StoreError> {
-        self.inner.add(key, field, delta, bound).await
-    }
-    async fn query(
-        &self,
-        pk: &str,
-        q: portal_core::store::Query,
-    ) -> Result<portal_core::store::Page, portal_core::store::StoreError> {
-        self.inner.query(pk, q).await
-    }
-    async fn expired(
-        &self,
-        bucket: i64,
-        now: i64,
-        limit: usize,
-        after: Option<String>,
-    ) -> Result<portal_core::store::ExpiredPage, portal_core::store::StoreError> {
-        self.inner.expired(bucket, now, limit, after).await
-    }
-}
-
 #[tokio::test]
 async fn a_signup_the_store_refuses_leaves_nothing_behind() {
-    let store = Arc::new(FaultyStore {
-        inner: EmbeddedStore::new(),
-        failing: false.into(),
-    });
+    let store = FaultStore::new(Arc::new(EmbeddedStore::new()), StoreFault::None);
     let app = TestApp::spawn_custom(store.clone(), None).await;
     app.create_tenant("swim", "owner").await;
     app.patch_tenant(json!({"email_validation_required": false}))
         .await;
-    store
-        .failing
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    store.set(StoreFault::TransactionsFail);
     let refused = app
         .post(
             &app.at("portal/signup"),
@@ -850,9 +774,7 @@ async fn a_signup_the_store_refuses_leaves_nothing_behind() {
         .await;
     refused.expect_problem(503, "service_unavailable");
     assert!(refused.headers.contains_key("retry-after"));
-    store
-        .failing
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    store.set(StoreFault::None);
     // No login and no family were left: the address is free and has no password.
     app.post(
         &app.at("portal/login"),

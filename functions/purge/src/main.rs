@@ -7,7 +7,6 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use portal_core::purge::ScheduledReport;
-use portal_core::store::StoreError;
 use portal_core::{DomainError, Portal};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,11 +22,7 @@ pub enum PurgeError {
 impl From<DomainError> for PurgeError {
     fn from(e: DomainError) -> Self {
         match e {
-            DomainError::Store(
-                StoreError::Unavailable(_)
-                | StoreError::ConditionFailed
-                | StoreError::TransactionConflict(_),
-            ) => PurgeError::Transient(e.to_string()),
+            DomainError::Store(ref s) if s.is_transient() => PurgeError::Transient(e.to_string()),
             other => PurgeError::Unexpected(other.to_string()),
         }
     }
@@ -72,6 +67,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portal_core::store::StoreError;
 
     #[test]
     fn the_sample_scheduled_event_parses() {

@@ -25,12 +25,12 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
     IndexStatus, KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
     ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus,
-    TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem,
+    TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem, Update,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use portal_core::store::{
     Bound, Condition, ExpiredPage, Item, Key, Page, Query, RESERVED_ATTRIBUTES, Store, StoreError,
-    Write, expiry_bucket,
+    TRANSACTION_TOKEN_SECONDS, Write, check_reserved, expiry_bucket, validate_transaction,
 };
 use serde_json::{Map, Value};
 
@@ -46,9 +46,6 @@ const TTL_ATTRIBUTE: &str = "expires_at";
 const BATCH_GET_MAX: usize = 100;
 /// Retries of unprocessed keys (throttled parts of a batch) before giving up as unavailable.
 const BATCH_GET_RETRIES: u32 = 5;
-/// Retries of a transaction cancelled only because another transaction held one of its items
-/// (the embedded store serialises transactions, so such a cancellation must not surface).
-const TRANSACTION_CONFLICT_RETRIES: u32 = 3;
 /// How long `ensure_table` waits for a new table (and its index) to become active.
 const TABLE_ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -230,11 +227,16 @@ impl DynamoStore {
         }
     }
 
-    async fn transact_once(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactOutcome> {
+    async fn transact_once(
+        &self,
+        items: Vec<TransactWriteItem>,
+        token: &str,
+    ) -> Result<(), StoreError> {
         let result = self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
+            .client_request_token(token)
             .send()
             .await;
         let Err(err) = result else {
@@ -251,18 +253,16 @@ impl DynamoStore {
                 .iter()
                 .position(|r| code(r) == "ConditionalCheckFailed")
             {
-                return Err(TransactOutcome::Failed(StoreError::TransactionConflict(
-                    Some(i),
-                )));
+                return Err(StoreError::TransactionConflict(Some(i)));
             }
             let codes: Vec<String> = reasons.iter().map(code).filter(|c| c != "None").collect();
             if codes.iter().any(|c| c == "ValidationError") {
-                return Err(TransactOutcome::Failed(StoreError::Invalid(
+                return Err(StoreError::Invalid(
                     "TransactWriteItems: validation error".into(),
-                )));
+                ));
             }
             if !codes.is_empty() && codes.iter().all(|c| c == "TransactionConflict") {
-                return Err(TransactOutcome::Conflict);
+                return Err(StoreError::Contention);
             }
             if codes.iter().any(|c| {
                 matches!(
@@ -270,34 +270,53 @@ impl DynamoStore {
                     "ThrottlingError" | "ProvisionedThroughputExceeded" | "RequestLimitExceeded"
                 )
             }) {
-                return Err(TransactOutcome::Failed(StoreError::Unavailable(format!(
+                return Err(StoreError::Unavailable(format!(
                     "TransactWriteItems: cancelled ({})",
                     codes.join(", ")
-                ))));
+                )));
             }
-            return Err(TransactOutcome::Failed(StoreError::TransactionConflict(
-                None,
-            )));
+            return Err(StoreError::TransactionConflict(None));
         }
         if err
             .as_service_error()
             .is_some_and(|e| e.is_transaction_in_progress_exception())
         {
-            return Err(TransactOutcome::Failed(StoreError::Unavailable(
+            // The same token is still being applied: its outcome is not known yet.
+            return Err(StoreError::Unavailable(
                 "TransactWriteItems: transaction in progress".into(),
-            )));
+            ));
         }
-        Err(TransactOutcome::Failed(store_error(
-            "TransactWriteItems",
-            err,
-        )))
+        Err(store_error("TransactWriteItems", err))
     }
-}
 
-enum TransactOutcome {
-    /// Cancelled only by concurrent transactions on the same items: worth a retry.
-    Conflict,
-    Failed(StoreError),
+    /// The marker item of a transaction's token: written (absent before) in the transaction
+    /// itself, so it exists exactly when the transaction committed. It carries the TTL
+    /// attribute but no expiry bucket: DynamoDB's TTL removes it, the purge job never reads it.
+    fn marker_key(token: &str) -> Key {
+        Key::new(format!("P#TX#{token}"), "#")
+    }
+
+    fn marker_write(&self, token: &str) -> Result<TransactWriteItem, StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        let mut attrs = key_attrs(&Self::marker_key(token));
+        attrs.insert("v".into(), number(1));
+        attrs.insert(
+            TTL_ATTRIBUTE.into(),
+            number(now + TRANSACTION_TOKEN_SECONDS),
+        );
+        Ok(TransactWriteItem::builder()
+            .put(built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(attrs))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build(),
+            )?)
+            .build())
+    }
 }
 
 /// Maps an SDK error that is not specifically handled by the operation. Conditional-check
@@ -334,13 +353,7 @@ fn non_empty(values: Attrs) -> Option<Attrs> {
 }
 
 fn check_item(item: &Item) -> Result<(), StoreError> {
-    match RESERVED_ATTRIBUTES
-        .iter()
-        .find(|a| item.data.contains_key(**a))
-    {
-        Some(a) => Err(StoreError::Invalid(format!("reserved attribute {a}"))),
-        None => Ok(()),
-    }
+    check_reserved(item)
 }
 
 fn key_attrs(key: &Key) -> Attrs {
@@ -397,6 +410,59 @@ fn item_from(mut attrs: Attrs) -> Result<Item, StoreError> {
         expires_at,
         data,
     })
+}
+
+/// The update of a bounded counter ([`Store::add`], [`Write::Add`]); the field's name is `#f`.
+struct CounterUpdate {
+    expression: &'static str,
+    condition: String,
+    values: Attrs,
+}
+
+fn counter_update(delta: i64, bound: Bound) -> CounterUpdate {
+    // new = current + delta must satisfy the bound, i.e. current must be on the right side
+    // of bound - delta (computed in i128: DynamoDB numbers are decimals, no overflow); and
+    // new must stay an i64 (the embedded store refuses an overflow). A missing field counts
+    // as 0: it passes when delta alone satisfies the bound. A field that is not a number
+    // fails the `attribute_type` guard first (the comparison alone would be false on
+    // DynamoDB, but moto fails the whole request on comparing a string with a number).
+    let d = i128::from(delta);
+    let (mut condition, missing_ok) = match bound {
+        Bound::AtLeast(min) => (
+            "attribute_type(#f, :number) AND #f >= :bound".to_owned(),
+            delta >= min,
+        ),
+        Bound::AtMost(max) => (
+            "attribute_type(#f, :number) AND #f <= :bound".to_owned(),
+            delta <= max,
+        ),
+    };
+    let threshold = match bound {
+        Bound::AtLeast(min) => i128::from(min) - d,
+        Bound::AtMost(max) => i128::from(max) - d,
+    };
+    let mut values = HashMap::from([
+        (":zero".to_owned(), number(0)),
+        (":one".to_owned(), number(1)),
+        (":delta".to_owned(), number(delta)),
+        (":bound".to_owned(), number(threshold)),
+        (":number".to_owned(), AttributeValue::S("N".into())),
+    ]);
+    if delta > 0 {
+        condition.push_str(" AND #f <= :max_current");
+        values.insert(":max_current".into(), number(i128::from(i64::MAX) - d));
+    } else if delta < 0 {
+        condition.push_str(" AND #f >= :min_current");
+        values.insert(":min_current".into(), number(i128::from(i64::MIN) - d));
+    }
+    if missing_ok {
+        condition = format!("attribute_not_exists(#f) OR ({condition})");
+    }
+    CounterUpdate {
+        expression: "SET #f = if_not_exists(#f, :zero) + :delta, v = if_not_exists(v, :one)",
+        condition,
+        values,
+    }
 }
 
 /// The condition expression of a [`Condition`], adding its values to `values`. `None` for
@@ -585,24 +651,11 @@ impl Store for DynamoStore {
         Ok(())
     }
 
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+    async fn apply(&self, writes: &[Write], token: &str) -> Result<(), StoreError> {
         // Same validation as the embedded store, before any request.
-        if writes.is_empty() || writes.len() > 25 {
-            return Err(StoreError::Invalid(format!(
-                "a transaction holds 1 to 25 writes, not {}",
-                writes.len()
-            )));
-        }
-        for (i, w) in writes.iter().enumerate() {
-            if writes[..i].iter().any(|o| o.key() == w.key()) {
-                return Err(StoreError::Invalid("two writes on one key".into()));
-            }
-            if let Write::Put(item, _) = w {
-                check_item(item)?;
-            }
-        }
-        let mut items = Vec::with_capacity(writes.len());
-        for write in writes {
+        validate_transaction(writes)?;
+        let mut items = Vec::with_capacity(writes.len() + 1);
+        for write in writes.iter().cloned() {
             let mut values = Attrs::new();
             let item = match write {
                 Write::Put(item, condition) => {
@@ -648,23 +701,33 @@ impl Store for DynamoStore {
                         )?)
                         .build()
                 }
+                Write::Add {
+                    key,
+                    field,
+                    delta,
+                    bound,
+                } => {
+                    let update = counter_update(delta, bound);
+                    let mut builder = Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key_attrs(&key)))
+                        .update_expression(update.expression)
+                        .condition_expression(update.condition)
+                        .expression_attribute_names("#f", field);
+                    for (name, value) in update.values {
+                        builder = builder.expression_attribute_values(name, value);
+                    }
+                    TransactWriteItem::builder().update(built(builder.build())?).build()
+                }
             };
             items.push(item);
         }
-        let mut attempt = 0;
-        loop {
-            match self.transact_once(items.clone()).await {
-                Ok(()) => return Ok(()),
-                Err(TransactOutcome::Failed(e)) => return Err(e),
-                Err(TransactOutcome::Conflict) if attempt < TRANSACTION_CONFLICT_RETRIES => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
-                }
-                Err(TransactOutcome::Conflict) => {
-                    return Err(StoreError::TransactionConflict(None));
-                }
-            }
-        }
+        items.push(self.marker_write(token)?);
+        self.transact_once(items, token).await
+    }
+
+    async fn was_applied(&self, token: &str) -> Result<bool, StoreError> {
+        Ok(self.get(&Self::marker_key(token)).await?.is_some())
     }
 
     async fn add(
@@ -677,56 +740,17 @@ impl Store for DynamoStore {
         if RESERVED_ATTRIBUTES.contains(&field) {
             return Err(StoreError::Invalid(format!("reserved attribute {field}")));
         }
-        // new = current + delta must satisfy the bound, i.e. current must be on the right side
-        // of bound - delta (computed in i128: DynamoDB numbers are decimals, no overflow); and
-        // new must stay an i64 (the embedded store refuses an overflow). A missing field counts
-        // as 0: it passes when delta alone satisfies the bound. A field that is not a number
-        // fails the `attribute_type` guard first (the comparison alone would be false on
-        // DynamoDB, but moto fails the whole request on comparing a string with a number).
         // ALL_NEW, not UPDATED_NEW: an unchanged value (delta 0) is not "updated".
-        let d = i128::from(delta);
-        let (mut condition, missing_ok) = match bound {
-            Bound::AtLeast(min) => (
-                "attribute_type(#f, :number) AND #f >= :bound".to_owned(),
-                delta >= min,
-            ),
-            Bound::AtMost(max) => (
-                "attribute_type(#f, :number) AND #f <= :bound".to_owned(),
-                delta <= max,
-            ),
-        };
-        let threshold = match bound {
-            Bound::AtLeast(min) => i128::from(min) - d,
-            Bound::AtMost(max) => i128::from(max) - d,
-        };
-        let mut values = HashMap::from([
-            (":zero".to_owned(), number(0)),
-            (":one".to_owned(), number(1)),
-            (":delta".to_owned(), number(delta)),
-            (":bound".to_owned(), number(threshold)),
-            (":number".to_owned(), AttributeValue::S("N".into())),
-        ]);
-        if delta > 0 {
-            condition.push_str(" AND #f <= :max_current");
-            values.insert(":max_current".into(), number(i128::from(i64::MAX) - d));
-        } else if delta < 0 {
-            condition.push_str(" AND #f >= :min_current");
-            values.insert(":min_current".into(), number(i128::from(i64::MIN) - d));
-        }
-        if missing_ok {
-            condition = format!("attribute_not_exists(#f) OR ({condition})");
-        }
+        let update = counter_update(delta, bound);
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_attrs(key)))
-            .update_expression(
-                "SET #f = if_not_exists(#f, :zero) + :delta, v = if_not_exists(v, :one)",
-            )
-            .condition_expression(condition)
+            .update_expression(update.expression)
+            .condition_expression(update.condition)
             .expression_attribute_names("#f", field)
-            .set_expression_attribute_values(Some(values))
+            .set_expression_attribute_values(Some(update.values))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()

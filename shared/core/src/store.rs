@@ -6,7 +6,11 @@
 //! * an item is addressed by `(pk, sk)`; every domain key starts with the tenant (`T#<account>#`),
 //!   see [`crate::keys`], so no read can cross tenants by construction;
 //! * `put`/`delete` take a [`Condition`]; a failed condition is [`StoreError::ConditionFailed`];
-//! * `transact` applies every write or none; a failed condition names the write's index;
+//! * `transact` applies every write or none; a failed condition names the write's index. It is
+//!   safe to retry: each transaction carries a token, recorded atomically with its writes, so a
+//!   commit whose answer was lost (a timeout) is recognised on the retry and answered as applied
+//!   (see [`Store::transact`]); at most [`MAX_TRANSACTION_WRITES`] writes, so no count a user
+//!   controls may ever be put into one;
 //! * `add` is an atomic, bounded counter update (credits never below zero, limits never above);
 //! * items may carry `expires_at` (epoch seconds). The store never hides an expired item: the
 //!   domain checks expiry against its clock on every read (DynamoDB's TTL sweeper is lazy), and
@@ -25,6 +29,18 @@ pub const RESERVED_ATTRIBUTES: [&str; 5] = ["pk", "sk", "v", "expires_at", "exp_
 /// Width of an expiry bucket in seconds: the purge job reads expired items bucket by bucket
 /// through an index instead of scanning the table.
 pub const EXPIRY_BUCKET_SECONDS: i64 = 3600;
+
+/// Writes one transaction may hold: DynamoDB allows 100 actions, one of which is the
+/// transaction's idempotency marker.
+pub const MAX_TRANSACTION_WRITES: usize = 99;
+
+/// How long a transaction's token is remembered (DynamoDB honours a `ClientRequestToken` for 10
+/// minutes; the marker item lives a little longer).
+pub const TRANSACTION_TOKEN_SECONDS: i64 = 3600;
+
+/// Attempts of a transaction whose outcome was unknown (a timeout, an outage, contention)
+/// before the request gives up with `Unavailable`.
+const TRANSACT_ATTEMPTS: u32 = 3;
 
 /// The primary key of an item.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -122,14 +138,83 @@ pub enum Write {
     Delete(Key, Condition),
     /// Writes nothing; fails the transaction unless the condition holds.
     Check(Key, Condition),
+    /// Adds `delta` to a numeric field (missing counts as 0; the item is created if needed)
+    /// unless the result would break the bound, as [`Store::add`] does, but inside a
+    /// transaction, so that a retried request cannot apply it twice (SMS credits).
+    Add {
+        key: Key,
+        field: String,
+        delta: i64,
+        bound: Bound,
+    },
 }
 
 impl Write {
     pub fn key(&self) -> &Key {
         match self {
             Write::Put(item, _) => &item.key,
-            Write::Delete(key, _) | Write::Check(key, _) => key,
+            Write::Delete(key, _) | Write::Check(key, _) | Write::Add { key, .. } => key,
         }
+    }
+
+    /// The condition on the stored item, where the write has one of its own.
+    pub fn condition(&self) -> Option<Condition> {
+        match self {
+            Write::Put(_, c) | Write::Delete(_, c) | Write::Check(_, c) => Some(*c),
+            Write::Add { .. } => None,
+        }
+    }
+}
+
+/// Checks a transaction the same way for every adapter, before any of it is sent: 1 to
+/// [`MAX_TRANSACTION_WRITES`] writes on distinct keys, no reserved attribute in the data.
+pub fn validate_transaction(writes: &[Write]) -> Result<(), StoreError> {
+    if writes.is_empty() || writes.len() > MAX_TRANSACTION_WRITES {
+        return Err(StoreError::Invalid(format!(
+            "a transaction holds 1 to {MAX_TRANSACTION_WRITES} writes, not {}",
+            writes.len()
+        )));
+    }
+    for (i, w) in writes.iter().enumerate() {
+        if writes[..i].iter().any(|o| o.key() == w.key()) {
+            return Err(StoreError::Invalid("two writes on one key".into()));
+        }
+        match w {
+            Write::Put(item, _) => check_reserved(item)?,
+            Write::Add { field, .. } if RESERVED_ATTRIBUTES.contains(&field.as_str()) => {
+                return Err(StoreError::Invalid(format!("reserved attribute {field}")));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an item whose data uses an attribute name the store owns.
+pub fn check_reserved(item: &Item) -> Result<(), StoreError> {
+    match RESERVED_ATTRIBUTES
+        .iter()
+        .find(|a| item.data.contains_key(**a))
+    {
+        Some(a) => Err(StoreError::Invalid(format!("reserved attribute {a}"))),
+        None => Ok(()),
+    }
+}
+
+/// Whether `current + delta` stays within `bound` (and an i64): the rule of [`Store::add`] and
+/// [`Write::Add`], for adapters that compute it themselves.
+pub fn bounded_sum(current: i64, delta: i64, bound: Bound) -> Result<i64, StoreError> {
+    let new = current
+        .checked_add(delta)
+        .ok_or_else(|| StoreError::Invalid("counter overflow".into()))?;
+    let ok = match bound {
+        Bound::AtLeast(min) => new >= min,
+        Bound::AtMost(max) => new <= max,
+    };
+    if ok {
+        Ok(new)
+    } else {
+        Err(StoreError::ConditionFailed)
     }
 }
 
@@ -180,15 +265,35 @@ pub enum StoreError {
     /// A transaction was cancelled; the index of the write whose condition failed, if known.
     #[error("transaction cancelled (write {0:?})")]
     TransactionConflict(Option<usize>),
-    /// The store could not be reached or refused service (throttling, timeouts).
+    /// The store could not be reached or refused service (throttling, timeouts). A write that
+    /// answered this may or may not have been applied.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A transaction was cancelled only because concurrent transactions held its items
+    /// (DynamoDB's `TransactionConflict`): nothing was applied, and a retry may pass.
+    #[error("transaction cancelled by concurrent transactions")]
+    Contention,
     /// A stored item could not be read as the expected record.
     #[error("stored item is corrupt: {0}")]
     Corrupt(String),
     /// The request was invalid for the store (a bug in the caller).
     #[error("invalid store request: {0}")]
     Invalid(String),
+}
+
+impl StoreError {
+    /// Worth trying again shortly: the store was unreachable or busy, or concurrent writes got
+    /// in the way. The one definition used by the HTTP answer (503 + `Retry-After`), the purge
+    /// job's retry decision and the log line.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable(_)
+                | StoreError::Contention
+                | StoreError::TransactionConflict(_)
+                | StoreError::ConditionFailed
+        )
+    }
 }
 
 #[async_trait]
@@ -199,8 +304,53 @@ pub trait Store: Send + Sync {
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError>;
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
     async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError>;
-    /// All writes or none (at most 25 writes, distinct keys).
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+    /// Applies a validated transaction once, all writes or none, and records `token` atomically
+    /// with them (DynamoDB: the `ClientRequestToken` and a marker item), so that
+    /// [`Store::was_applied`] can tell later whether this transaction committed. Adapters
+    /// implement this; callers use [`Store::transact`].
+    async fn apply(&self, writes: &[Write], token: &str) -> Result<(), StoreError>;
+    /// Whether a transaction carrying `token` committed (within [`TRANSACTION_TOKEN_SECONDS`]).
+    async fn was_applied(&self, token: &str) -> Result<bool, StoreError>;
+    /// All writes or none (at most [`MAX_TRANSACTION_WRITES`], distinct keys). Retries an
+    /// attempt whose outcome is unknown (timeout, outage) or that lost to concurrent
+    /// transactions, with the same token; when a retry fails its conditions because the first
+    /// attempt had in fact committed, the answer is `Ok`: a change that took effect is never
+    /// reported as a conflict.
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        validate_transaction(&writes)?;
+        let token = crate::tokens::new_id().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut uncertain = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = self.apply(&writes, &token).await;
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(StoreError::TransactionConflict(_) | StoreError::ConditionFailed)
+                    if uncertain && self.was_applied(&token).await? =>
+                {
+                    return Ok(());
+                }
+                Err(e @ (StoreError::Unavailable(_) | StoreError::Contention)) => {
+                    uncertain |= matches!(e, StoreError::Unavailable(_));
+                    if attempt >= TRANSACT_ATTEMPTS {
+                        if uncertain && self.was_applied(&token).await.unwrap_or(false) {
+                            return Ok(());
+                        }
+                        return Err(match e {
+                            StoreError::Contention => StoreError::Unavailable(
+                                "transaction kept losing to concurrent ones".into(),
+                            ),
+                            e => e,
+                        });
+                    }
+                    let pause = 20u64 << attempt;
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
     /// Atomically adds `delta` to the numeric attribute `field` (missing counts as 0) of the item
     /// at `key`, creating the item if needed, unless the result would break `bound`
     /// ([`StoreError::ConditionFailed`]). Returns the new value.

@@ -4,7 +4,6 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use portal_core::DomainError;
 use portal_core::error::FieldError;
-use portal_core::store::StoreError;
 use serde::Serialize;
 
 /// Seconds a client should wait before retrying when a dependency is unavailable.
@@ -291,9 +290,7 @@ pub fn from_domain(err: &DomainError, request_id: Option<&str>) -> Response<Byte
             None,
         ),
         DomainError::Conflict(c) => problem(S::CONFLICT, c.code(), c.to_string(), none, None, None),
-        DomainError::Store(StoreError::Unavailable(_))
-        | DomainError::Store(StoreError::TransactionConflict(_))
-        | DomainError::Store(StoreError::ConditionFailed) => problem(
+        DomainError::Store(e) if e.is_transient() => problem(
             S::SERVICE_UNAVAILABLE,
             "service_unavailable",
             "a dependency is unavailable; try again shortly",
@@ -301,8 +298,7 @@ pub fn from_domain(err: &DomainError, request_id: Option<&str>) -> Response<Byte
             Some(UNAVAILABLE_RETRY_AFTER),
             None,
         ),
-        DomainError::Store(StoreError::Corrupt(_) | StoreError::Invalid(_))
-        | DomainError::Internal(_) => problem(
+        DomainError::Store(_) | DomainError::Internal(_) => problem(
             S::INTERNAL_SERVER_ERROR,
             "internal_error",
             "something went wrong; quote the request id",

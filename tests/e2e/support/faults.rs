@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use portal_core::messaging::{DeliveryError, Email, Mailer, Sms, SmsSender};
-use portal_core::store::Store;
+use portal_core::store::{
+    Bound, Condition, ExpiredPage, Item, Key, Page, Query, Store, StoreError, Write,
+};
 use portal_local::Options;
 
 use super::app::{Backend, TestApp, store_for};
@@ -75,5 +77,114 @@ impl TestApp {
         };
         app.create_tenant("swim", "owner").await;
         app
+    }
+}
+
+/// How a [`FaultStore`] misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreFault {
+    /// Every call passes through.
+    None,
+    /// Every call answers `Unavailable` (a DynamoDB outage).
+    Down,
+    /// Every transaction answers `Unavailable` before anything is applied.
+    TransactionsFail,
+    /// The next `n` transactions are applied and then answered `Unavailable`, as a commit
+    /// whose response was lost to a timeout.
+    AppliedThenTimeout(usize),
+}
+
+/// A store at the port boundary that injects faults into another (embedded or DynamoDB).
+pub struct FaultStore {
+    pub inner: Arc<dyn Store>,
+    fault: std::sync::Mutex<StoreFault>,
+    /// Transactions that were applied and then reported as timed out.
+    pub lost_answers: AtomicUsize,
+}
+
+impl FaultStore {
+    pub fn new(inner: Arc<dyn Store>, fault: StoreFault) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            fault: std::sync::Mutex::new(fault),
+            lost_answers: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn set(&self, fault: StoreFault) {
+        *self.fault.lock().unwrap() = fault;
+    }
+
+    fn fault(&self) -> StoreFault {
+        *self.fault.lock().unwrap()
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        match self.fault() {
+            StoreFault::Down => Err(StoreError::Unavailable("injected outage".into())),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for FaultStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.check()?;
+        self.inner.get(key).await
+    }
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        self.check()?;
+        self.inner.get_many(keys).await
+    }
+    async fn put(&self, item: Item, c: Condition) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.put(item, c).await
+    }
+    async fn delete(&self, key: &Key, c: Condition) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.delete(key, c).await
+    }
+    async fn apply(&self, writes: &[Write], token: &str) -> Result<(), StoreError> {
+        match self.fault() {
+            StoreFault::Down | StoreFault::TransactionsFail => {
+                Err(StoreError::Unavailable("injected outage".into()))
+            }
+            StoreFault::AppliedThenTimeout(n) if n > 0 => {
+                self.inner.apply(writes, token).await?;
+                self.set(StoreFault::AppliedThenTimeout(n - 1));
+                self.lost_answers.fetch_add(1, Ordering::SeqCst);
+                Err(StoreError::Unavailable("injected timeout after commit".into()))
+            }
+            _ => self.inner.apply(writes, token).await,
+        }
+    }
+    async fn was_applied(&self, token: &str) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.was_applied(token).await
+    }
+    async fn add(
+        &self,
+        key: &Key,
+        field: &str,
+        delta: i64,
+        bound: Bound,
+    ) -> Result<i64, StoreError> {
+        self.check()?;
+        self.inner.add(key, field, delta, bound).await
+    }
+    async fn query(&self, pk: &str, q: Query) -> Result<Page, StoreError> {
+        self.check()?;
+        self.inner.query(pk, q).await
+    }
+    async fn expired(
+        &self,
+        bucket: i64,
+        now: i64,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<ExpiredPage, StoreError> {
+        self.check()?;
+        self.inner.expired(bucket, now, limit, after).await
     }
 }

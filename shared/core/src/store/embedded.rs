@@ -1,19 +1,24 @@
 //! The embedded store: an in-process ordered map with the same semantics as the DynamoDB adapter.
 //! It backs `portal-local` and the fast tests; data lives as long as the process.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
 use super::{
     Bound, Condition, ExpiredPage, Item, Key, Page, Query, RESERVED_ATTRIBUTES, Store, StoreError,
-    Write, expiry_bucket,
+    TRANSACTION_TOKEN_SECONDS, Write, bounded_sum, check_reserved, expiry_bucket,
 };
 
 #[derive(Default)]
 pub struct EmbeddedStore {
     items: Mutex<BTreeMap<Key, Item>>,
+    /// Tokens of committed transactions and when they committed (wall time, like DynamoDB's
+    /// idempotency window): a transaction sent again with its token is answered as applied,
+    /// as DynamoDB answers a repeated `ClientRequestToken`.
+    tokens: Mutex<HashMap<String, Instant>>,
 }
 
 impl EmbeddedStore {
@@ -39,14 +44,29 @@ fn holds(current: Option<&Item>, condition: Condition) -> bool {
 }
 
 fn check_item(item: &Item) -> Result<(), StoreError> {
-    match RESERVED_ATTRIBUTES
-        .iter()
-        .find(|a| item.data.contains_key(**a))
-    {
-        Some(a) => Err(StoreError::Invalid(format!("reserved attribute {a}"))),
-        None => Ok(()),
+    check_reserved(item)
+}
+
+fn numeric_field(item: Option<&Item>, field: &str) -> Result<i64, StoreError> {
+    match item.and_then(|i| i.data.get(field)) {
+        None => Ok(0),
+        Some(v) => v
+            .as_i64()
+            .ok_or_else(|| StoreError::Corrupt(format!("{field} is not an integer"))),
     }
 }
+
+fn add_to(map: &mut BTreeMap<Key, Item>, key: &Key, field: &str, value: i64) {
+    let item = map.entry(key.clone()).or_insert_with(|| Item {
+        key: key.clone(),
+        version: 1,
+        expires_at: None,
+        data: Default::default(),
+    });
+    item.data.insert(field.to_owned(), value.into());
+}
+
+const TOKEN_LIFE: Duration = Duration::from_secs(TRANSACTION_TOKEN_SECONDS as u64);
 
 #[async_trait]
 impl Store for EmbeddedStore {
@@ -78,42 +98,57 @@ impl Store for EmbeddedStore {
         Ok(())
     }
 
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        if writes.is_empty() || writes.len() > 25 {
-            return Err(StoreError::Invalid(format!(
-                "a transaction holds 1 to 25 writes, not {}",
-                writes.len()
-            )));
-        }
-        for (i, w) in writes.iter().enumerate() {
-            if writes[..i].iter().any(|o| o.key() == w.key()) {
-                return Err(StoreError::Invalid("two writes on one key".into()));
-            }
-            if let Write::Put(item, _) = w {
-                check_item(item)?;
-            }
-        }
+    async fn apply(&self, writes: &[Write], token: &str) -> Result<(), StoreError> {
+        super::validate_transaction(writes)?;
         let mut map = self.lock();
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        if tokens.get(token).is_some_and(|at| at.elapsed() < TOKEN_LIFE) {
+            return Ok(());
+        }
+        let mut sums = Vec::new();
         for (i, w) in writes.iter().enumerate() {
-            let cond = match w {
-                Write::Put(_, c) | Write::Delete(_, c) | Write::Check(_, c) => *c,
+            let current = map.get(w.key());
+            let holds_here = match w {
+                Write::Add {
+                    field, delta, bound, ..
+                } => match bounded_sum(numeric_field(current, field)?, *delta, *bound) {
+                    Ok(sum) => {
+                        sums.push(sum);
+                        true
+                    }
+                    Err(StoreError::ConditionFailed) => false,
+                    Err(e) => return Err(e),
+                },
+                other => other.condition().is_none_or(|c| holds(current, c)),
             };
-            if !holds(map.get(w.key()), cond) {
+            if !holds_here {
                 return Err(StoreError::TransactionConflict(Some(i)));
             }
         }
+        let mut sums = sums.into_iter();
         for w in writes {
             match w {
                 Write::Put(item, _) => {
-                    map.insert(item.key.clone(), item);
+                    map.insert(item.key.clone(), item.clone());
                 }
                 Write::Delete(key, _) => {
-                    map.remove(&key);
+                    map.remove(key);
                 }
                 Write::Check(..) => {}
+                Write::Add { key, field, .. } => {
+                    let sum = sums.next().unwrap_or_default();
+                    add_to(&mut map, key, field, sum);
+                }
             }
         }
+        tokens.retain(|_, at| at.elapsed() < TOKEN_LIFE);
+        tokens.insert(token.to_owned(), Instant::now());
         Ok(())
+    }
+
+    async fn was_applied(&self, token: &str) -> Result<bool, StoreError> {
+        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(tokens.get(token).is_some_and(|at| at.elapsed() < TOKEN_LIFE))
     }
 
     async fn add(
@@ -127,29 +162,8 @@ impl Store for EmbeddedStore {
             return Err(StoreError::Invalid(format!("reserved attribute {field}")));
         }
         let mut map = self.lock();
-        let current = match map.get(key).and_then(|i| i.data.get(field)) {
-            None => 0,
-            Some(v) => v
-                .as_i64()
-                .ok_or_else(|| StoreError::Corrupt(format!("{field} is not an integer")))?,
-        };
-        let new = current
-            .checked_add(delta)
-            .ok_or_else(|| StoreError::Invalid("counter overflow".into()))?;
-        let ok = match bound {
-            Bound::AtLeast(min) => new >= min,
-            Bound::AtMost(max) => new <= max,
-        };
-        if !ok {
-            return Err(StoreError::ConditionFailed);
-        }
-        let item = map.entry(key.clone()).or_insert_with(|| Item {
-            key: key.clone(),
-            version: 1,
-            expires_at: None,
-            data: Default::default(),
-        });
-        item.data.insert(field.to_owned(), new.into());
+        let new = bounded_sum(numeric_field(map.get(key), field)?, delta, bound)?;
+        add_to(&mut map, key, field, new);
         Ok(new)
     }
 
