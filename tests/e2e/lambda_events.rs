@@ -112,7 +112,12 @@ pub async fn setup() -> Fixture {
         .await
         .unwrap();
     portal
-        .accept_terms(auth.clone(), &login.terms.current_version, None)
+        .accept_terms(auth, &login.terms.current_version, None)
+        .await
+        .unwrap();
+    // A new request after the acceptance (a session's records are read per request).
+    let auth = portal
+        .authenticate(&account, &login.token, true)
         .await
         .unwrap();
     let actor = portal.staff_actor(auth, true).await.unwrap();

@@ -6,8 +6,8 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use portal_core::store::{
-    Bound, Condition, EXPIRY_BUCKET_SECONDS, Item, Key, Query, RESERVED_ATTRIBUTES, Store,
-    StoreError, Write,
+    Bound, Condition, EXPIRY_BUCKET_SECONDS, Item, Key, MAX_TRANSACTION_WRITES, Query,
+    RESERVED_ATTRIBUTES, Store, StoreError, Write,
 };
 use serde_json::{Map, Value, json};
 
@@ -44,6 +44,8 @@ conformance!(
     case_reserved_attributes_refused,
     case_transact_all_or_nothing,
     case_transact_checks_and_validation,
+    case_transact_token_tells_whether_it_committed,
+    case_transact_add_is_bounded_and_atomic,
     case_add_at_least,
     case_add_at_most,
     case_add_errors,
@@ -506,15 +508,18 @@ async fn case_transact_checks_and_validation(store: &dyn Store) {
 
     // Invalid transactions are refused before anything is written.
     assert_invalid(store.transact(vec![]).await);
-    let too_many: Vec<Write> = (0..26)
-        .map(|i| {
-            Write::Put(
-                item(pk, &format!("MANY#{i:02}"), json!({})),
-                Condition::Always,
-            )
-        })
-        .collect();
-    assert_invalid(store.transact(too_many).await);
+    let many = |n: usize| -> Vec<Write> {
+        (0..n)
+            .map(|i| {
+                Write::Put(
+                    item(pk, &format!("MANY#{i:03}"), json!({})),
+                    Condition::Always,
+                )
+            })
+            .collect()
+    };
+    // 100 actions is DynamoDB's limit; one of them is the transaction's token marker.
+    assert_invalid(store.transact(many(MAX_TRANSACTION_WRITES + 1)).await);
     assert_invalid(
         store
             .transact(vec![
@@ -536,16 +541,11 @@ async fn case_transact_checks_and_validation(store: &dyn Store) {
     assert_eq!(page.items, vec![]);
     assert_eq!(store.get(&Key::new(pk, "DUP")).await.unwrap(), None);
 
-    // 25 writes is the maximum and works.
-    let most: Vec<Write> = (0..25)
-        .map(|i| {
-            Write::Put(
-                item(pk, &format!("MANY#{i:02}"), json!({})),
-                Condition::Absent,
-            )
-        })
-        .collect();
-    store.transact(most).await.unwrap();
+    // 99 writes (100 actions with the marker) is the maximum and works.
+    store
+        .transact(many(MAX_TRANSACTION_WRITES))
+        .await
+        .unwrap();
     let page = store
         .query(
             pk,
@@ -556,7 +556,54 @@ async fn case_transact_checks_and_validation(store: &dyn Store) {
         )
         .await
         .unwrap();
-    assert_eq!(page.items.len(), 25);
+    assert_eq!(page.items.len(), MAX_TRANSACTION_WRITES);
+}
+
+async fn case_transact_token_tells_whether_it_committed(store: &dyn Store) {
+    let pk = "T#acme#TOKENS";
+    let writes = vec![Write::Put(item(pk, "ONCE", json!({"n": 1})), Condition::Absent)];
+    assert!(!store.was_applied("token-never-used").await.unwrap());
+    store.apply(&writes, "token-once").await.unwrap();
+    assert!(store.was_applied("token-once").await.unwrap());
+    // The same transaction sent again (a retry after a lost answer) never applies twice:
+    // DynamoDB answers a repeated token as applied; a server without idempotency fails the
+    // conditions, and the token says it had committed.
+    match store.apply(&writes, "token-once").await {
+        Ok(()) => {}
+        Err(StoreError::TransactionConflict(_)) => {
+            assert!(store.was_applied("token-once").await.unwrap());
+        }
+        other => panic!("a replay answered {other:?}"),
+    }
+    // A transaction that failed its conditions left no token behind.
+    let refused = store.apply(&writes, "token-refused").await;
+    assert!(matches!(refused, Err(StoreError::TransactionConflict(Some(0)))), "{refused:?}");
+    assert!(!store.was_applied("token-refused").await.unwrap());
+}
+
+async fn case_transact_add_is_bounded_and_atomic(store: &dyn Store) {
+    let pk = "T#acme#TXCOUNT";
+    let key = Key::new(pk, "CREDITS");
+    let add = |delta: i64| Write::Add {
+        key: key.clone(),
+        field: "credits".into(),
+        delta,
+        bound: Bound::AtLeast(0),
+    };
+    store.transact(vec![add(2)]).await.unwrap();
+    store.transact(vec![add(-1)]).await.unwrap();
+    store.transact(vec![add(-1)]).await.unwrap();
+    // Below zero: the whole transaction fails at the counter's index, nothing else is written.
+    let refused = store
+        .transact(vec![
+            Write::Put(item(pk, "WITH", json!({})), Condition::Absent),
+            add(-1),
+        ])
+        .await;
+    assert!(matches!(refused, Err(StoreError::TransactionConflict(Some(1)))), "{refused:?}");
+    assert_eq!(store.get(&Key::new(pk, "WITH")).await.unwrap(), None);
+    let stored = store.get(&key).await.unwrap().unwrap();
+    assert_eq!(stored.data.get("credits"), Some(&json!(0)));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -194,15 +194,14 @@ impl Portal {
         if auth.kind != SubjectKind::Guardian {
             return Err(DomainError::Forbidden);
         }
-        match self.guardian_record(&auth.account, &auth.subject_id).await {
-            Ok((guardian, guardian_version)) => Ok(GuardianActor {
-                auth,
-                guardian,
-                guardian_version,
-            }),
-            Err(DomainError::NotFound) => Err(DomainError::Unauthenticated),
-            Err(e) => Err(e),
-        }
+        // Read with the session (see `authenticate`): no read of its own.
+        let guardian = auth.subject.record()?;
+        let guardian_version = auth.subject.version;
+        Ok(GuardianActor {
+            auth,
+            guardian,
+            guardian_version,
+        })
     }
 
     pub async fn family_record(

@@ -63,9 +63,26 @@ pub struct GuardianRecord {
     /// The 18+ acknowledgement.
     pub age_confirmed: bool,
     pub created_at: i64,
+    /// Password changes so far; see [`crate::sessions`] (named by `CREDENTIAL_EPOCH_FIELD`).
+    #[serde(default)]
+    pub credential_epoch: u64,
 }
 
 impl GuardianRecord {
+    /// A new password: every session and reset link issued before it stops working.
+    pub fn replace_password(&mut self, hash: PasswordHashString) {
+        self.password_hash = Some(hash);
+        self.credential_epoch += 1;
+    }
+
+    pub fn session_subject(&self) -> crate::sessions::SessionSubject<'_> {
+        crate::sessions::SessionSubject {
+            kind: crate::sessions::SubjectKind::Guardian,
+            id: &self.id,
+            epoch: self.credential_epoch,
+        }
+    }
+
     /// The first phone that may receive text messages (for SMS reset links).
     pub fn sms_phone(&self) -> Option<&PhoneNumber> {
         self.phones
@@ -177,6 +194,10 @@ pub struct FamilySwitch {
     pub active_family_id: String,
 }
 
+/// A guardian id that never exists (ids are 22 base64url characters): read in place of a real
+/// one when an email has no login.
+const UNKNOWN_GUARDIAN_ID: &str = "-";
+
 impl Portal {
     /// `POST portal/login`: the same generic errors and lockout as staff.
     pub async fn guardian_login(
@@ -186,7 +207,7 @@ impl Portal {
         password: secrecy::SecretString,
         stay_logged_in: bool,
     ) -> DomainResult<GuardianLogin> {
-        use crate::lockout::LockRead;
+        use crate::lockout::{LockRead, LoginKind};
         use crate::passwords::{PasswordAttempt, Verified};
         self.tenant(account).await?;
         let normalized = email.trim().to_lowercase();
@@ -195,7 +216,7 @@ impl Portal {
             self.hasher.verify(&attempt, None).await?;
             return Err(DomainError::InvalidCredentials);
         }
-        let lock_key = self.lock_key(account, "guardian", &normalized);
+        let lock_key = self.lock_key(account, LoginKind::Guardian, &normalized);
         let guard_key = keys::login_email(account, &normalized);
         let found = self
             .store
@@ -205,20 +226,24 @@ impl Portal {
             item: found.iter().find(|i| i.key == lock_key).cloned(),
             key: lock_key,
         };
-        lock.refuse_if_locked(self.clock.epoch())?;
         let guardian_id = found.iter().find(|i| i.key == guard_key).and_then(|i| {
             i.data
                 .get("guardian_id")
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
         });
-        let guardian = match &guardian_id {
-            Some(id) => match self.guardian_record(account, id).await {
-                Ok((g, _)) => Some(g),
-                Err(DomainError::NotFound) => None,
-                Err(e) => return Err(e),
-            },
-            None => None,
+        // The same reads for an unknown email as for a known one (a key no guardian has), so
+        // the time taken does not tell whether an account exists.
+        let guardian = match self
+            .store
+            .get(&keys::guardian(
+                account,
+                guardian_id.as_deref().unwrap_or(UNKNOWN_GUARDIAN_ID),
+            ))
+            .await?
+        {
+            Some(item) if guardian_id.is_some() => Some(item.record::<GuardianRecord>()?),
+            _ => None,
         };
         let stored = guardian.as_ref().and_then(|g| g.password_hash.as_ref());
         let verified = self.check_credentials(lock, &attempt, stored).await?;
@@ -246,8 +271,7 @@ impl Portal {
         let active_id = active.map(|m| m.family_id.clone());
         let (session, mut writes) = self.session_writes(
             account,
-            crate::sessions::SubjectKind::Guardian,
-            &guardian.id,
+            guardian.session_subject(),
             stay_logged_in,
             active_id.as_deref(),
         )?;

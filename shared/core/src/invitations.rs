@@ -15,7 +15,7 @@ use crate::families::{FamilyContext, Membership, Role};
 use crate::guardians::{GuardianLogin, GuardianRecord};
 use crate::keys;
 use crate::limits::MessageKind;
-use crate::lockout::LockRead;
+use crate::lockout::LoginKind;
 use crate::messaging::compose_email;
 use crate::passwords::{Password, PasswordAttempt, Verified};
 use crate::portal::Portal;
@@ -456,11 +456,9 @@ impl Portal {
         let guardian: GuardianRecord = match &existing {
             Some(id) => {
                 let (mut guardian, guardian_version) = self.guardian_record(account, id).await?;
-                let lock_key = self.lock_key(account, "guardian", &normalized);
-                let lock = LockRead {
-                    item: self.store.get(&lock_key).await?,
-                    key: lock_key,
-                };
+                let lock = self
+                    .lock_read(account, LoginKind::Guardian, &normalized)
+                    .await?;
                 let verified = self
                     .check_credentials(
                         lock,
@@ -523,6 +521,7 @@ impl Portal {
                     password_hash: Some(self.hasher.hash(&password).await?),
                     age_confirmed: input.age_confirmed == Some(true),
                     created_at: now,
+                    credential_epoch: 0,
                 };
                 writes.extend(guardian.new_login_writes(account)?);
                 guardian

@@ -66,18 +66,6 @@ pub fn session(account: &AccountName, session_id: &str) -> Key {
     Key::new(format!("{}#SESSION#{session_id}", tenant(account)), ONE)
 }
 
-/// Index of one user's sessions, so a password change can end all of them.
-pub fn user_sessions_partition(account: &AccountName, kind: &str, subject_id: &str) -> String {
-    format!("{}#USER_SESSIONS#{kind}#{subject_id}", tenant(account))
-}
-
-pub fn user_session(account: &AccountName, kind: &str, subject_id: &str, session_id: &str) -> Key {
-    Key::new(
-        user_sessions_partition(account, kind, subject_id),
-        session_id,
-    )
-}
-
 pub fn audit_partition(account: &AccountName) -> String {
     format!("{}#AUDIT", tenant(account))
 }
@@ -179,15 +167,6 @@ pub fn email_verification(account: &AccountName, token_hash: &str) -> Key {
 /// A password reset link, by the hash of its token.
 pub fn reset_token(account: &AccountName, token_hash: &str) -> Key {
     Key::new(format!("{}#RESET#{token_hash}", tenant(account)), ONE)
-}
-
-/// Index of one user's outstanding reset links, so using one kills the others.
-pub fn user_resets_partition(account: &AccountName, kind: &str, subject_id: &str) -> String {
-    format!("{}#USER_RESETS#{kind}#{subject_id}", tenant(account))
-}
-
-pub fn user_reset(account: &AccountName, kind: &str, subject_id: &str, token_hash: &str) -> Key {
-    Key::new(user_resets_partition(account, kind, subject_id), token_hash)
 }
 
 /// An invitation, by id (the family's invitations are listed through the family partition).

@@ -2,24 +2,79 @@
 //! for 15 minutes. The five failures answer `invalid_credentials`; the lock applies from the next
 //! attempt on, even with the right password. A success clears the count. Unknown names lock
 //! exactly like known ones, so the lock reveals nothing about which accounts exist.
+//!
+//! The limit holds under parallel requests and across routes: every password check (staff and
+//! guardian login, sign-up or invitation acceptance with an existing login, a `current_password`)
+//! first *reserves* a slot on the login's one lock item with a conditional write, and only then
+//! computes the hash. Failures plus checks in flight never exceed five, so of any number of
+//! simultaneous attempts at most five are checked before the lock; the rest wait for a slot
+//! while checks are in flight (a right password frees its slot) and answer `429` once the
+//! login is locked. A reservation whose request died counts as a failure after
+//! [`STALE_RESERVATION_SECONDS`].
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::account::AccountName;
 use crate::error::{DomainError, DomainResult};
 use crate::keys;
+use crate::passwords::{PasswordAttempt, PasswordHashString, Verified};
 use crate::portal::Portal;
 use crate::store::{Condition, Item, Key, StoreError};
+use crate::tokens::new_id;
 
 pub const MAX_FAILURES: usize = 5;
 pub const WINDOW_SECONDS: i64 = 15 * 60;
 pub const LOCK_SECONDS: i64 = 15 * 60;
+/// A check still in flight after this long is taken for a failure (its request died).
+pub const STALE_RESERVATION_SECONDS: i64 = 60;
+/// How long an attempt waits for a slot while the other checks in flight finish.
+const SLOT_WAIT: Duration = Duration::from_secs(8);
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// Which kind of login a lock belongs to (staff usernames and guardian emails are separate
+/// name spaces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginKind {
+    Staff,
+    Guardian,
+}
+
+impl LoginKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            LoginKind::Staff => "staff",
+            LoginKind::Guardian => "guardian",
+        }
+    }
+}
+
+/// A password check in flight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub id: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LockState {
     /// Times of the consecutive failures still inside the window.
     pub failures: Vec<i64>,
     pub locked_until: Option<i64>,
+    /// Checks reserved and not yet settled.
+    #[serde(default)]
+    pub pending: Vec<Reservation>,
+}
+
+/// What a reservation attempt found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reserve {
+    /// A slot is taken: write this state.
+    Granted(LockState),
+    /// Locked: answer `429` with this `Retry-After`.
+    Locked { retry_after: i64 },
+    /// Every slot is held by a check in flight: wait for one to settle.
+    Busy,
 }
 
 impl LockState {
@@ -28,118 +83,224 @@ impl LockState {
         self.locked_until.filter(|&t| t > now).map(|t| t - now)
     }
 
-    fn with_failure(&self, now: i64) -> LockState {
-        let mut failures: Vec<i64> = self
-            .failures
-            .iter()
-            .copied()
-            .filter(|&t| t > now - WINDOW_SECONDS)
-            .collect();
-        failures.push(now);
-        if failures.len() >= MAX_FAILURES {
-            LockState {
-                failures: Vec::new(),
-                locked_until: Some(now + LOCK_SECONDS),
+    /// Forgets what no longer counts at `now`: failures out of the window, an ended lock; a
+    /// stale reservation becomes a failure.
+    fn at(&self, now: i64) -> LockState {
+        let mut next = LockState {
+            failures: self.failures.clone(),
+            locked_until: self.locked_until.filter(|&t| t > now),
+            pending: Vec::new(),
+        };
+        for r in &self.pending {
+            if r.at <= now - STALE_RESERVATION_SECONDS {
+                next.failures.push(r.at);
+            } else {
+                next.pending.push(r.clone());
             }
-        } else {
-            LockState {
-                failures,
-                locked_until: None,
-            }
+        }
+        next.failures.retain(|&t| t > now - WINDOW_SECONDS);
+        next.lock_if_full(now);
+        next
+    }
+
+    fn lock_if_full(&mut self, now: i64) {
+        if self.failures.len() >= MAX_FAILURES {
+            self.failures.clear();
+            self.locked_until = Some(now + LOCK_SECONDS);
         }
     }
 
+    /// Tries to reserve a check for `id` at `now`.
+    pub fn reserve(&self, now: i64, id: &str) -> Reserve {
+        let mut next = self.at(now);
+        if let Some(retry_after) = next.retry_after(now) {
+            return Reserve::Locked { retry_after };
+        }
+        if next.failures.len() + next.pending.len() >= MAX_FAILURES {
+            return Reserve::Busy;
+        }
+        next.pending.push(Reservation {
+            id: id.to_owned(),
+            at: now,
+        });
+        Reserve::Granted(next)
+    }
+
+    /// Settles the check `id`: a right password clears the failures and any lock; a wrong one
+    /// is a failure (the fifth locks); `None` (the check itself broke) just frees the slot.
+    pub fn settle(&self, now: i64, id: &str, right: Option<bool>) -> LockState {
+        let mut next = self.at(now);
+        next.pending.retain(|r| r.id != id);
+        match right {
+            Some(true) => {
+                next.failures.clear();
+                next.locked_until = None;
+            }
+            Some(false) => {
+                next.failures.push(now);
+                next.lock_if_full(now);
+            }
+            None => {}
+        }
+        next
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.failures.is_empty() && self.locked_until.is_none() && self.pending.is_empty()
+    }
+
+    /// When the item may be forgotten (its TTL).
     fn expires_at(&self) -> i64 {
-        let last = self.failures.iter().copied().max().unwrap_or(0) + WINDOW_SECONDS;
-        last.max(self.locked_until.unwrap_or(0))
+        let failures = self.failures.iter().map(|t| t + WINDOW_SECONDS);
+        let pending = self
+            .pending
+            .iter()
+            .map(|r| r.at + STALE_RESERVATION_SECONDS + WINDOW_SECONDS);
+        failures
+            .chain(pending)
+            .chain(self.locked_until)
+            .max()
+            .unwrap_or(0)
     }
 }
 
-/// The lock item of a login name as read before verifying the password.
+/// The lock item of a login name as read before the check (often in a batch with other reads).
 pub struct LockRead {
     pub key: Key,
     pub item: Option<Item>,
 }
 
-impl LockRead {
-    pub fn state(&self) -> DomainResult<LockState> {
-        Ok(match &self.item {
-            Some(i) => i.record()?,
-            None => LockState::default(),
-        })
-    }
-
-    /// Refuses the attempt while locked.
-    pub fn refuse_if_locked(&self, now: i64) -> DomainResult<()> {
-        match self.state()?.retry_after(now) {
-            Some(retry_after) => Err(DomainError::TooManyAttempts { retry_after }),
-            None => Ok(()),
-        }
-    }
+/// A reserved check: settle it with [`Portal::settle_check`].
+struct Held {
+    key: Key,
+    id: String,
+    /// The state and version this request wrote.
+    state: LockState,
+    version: u64,
 }
 
 impl Portal {
-    pub fn lock_key(&self, account: &AccountName, kind: &str, login_normalized: &str) -> Key {
-        keys::login_lock(account, kind, login_normalized)
+    pub fn lock_key(&self, account: &AccountName, kind: LoginKind, login_normalized: &str) -> Key {
+        keys::login_lock(account, kind.as_str(), login_normalized)
     }
 
-    /// Counts a failure (optimistic concurrency: parallel failures are all counted).
-    pub async fn record_login_failure(&self, read: LockRead) -> DomainResult<()> {
-        let mut current = read.item;
-        for _ in 0..10 {
+    /// Reads a login's lock item on its own (when no batch read carries it).
+    pub async fn lock_read(
+        &self,
+        account: &AccountName,
+        kind: LoginKind,
+        login_normalized: &str,
+    ) -> DomainResult<LockRead> {
+        let key = self.lock_key(account, kind, login_normalized);
+        Ok(LockRead {
+            item: self.store.get(&key).await?,
+            key,
+        })
+    }
+
+    /// Reserves a slot before a password is checked (see the module documentation).
+    async fn reserve_check(&self, lock: LockRead) -> DomainResult<Held> {
+        let id = new_id()?;
+        let deadline = tokio::time::Instant::now() + SLOT_WAIT;
+        let mut current = lock.item;
+        let mut pause = Duration::from_millis(10);
+        loop {
             let now = self.clock.epoch();
             let state: LockState = match &current {
                 Some(i) => i.record()?,
                 None => LockState::default(),
             };
-            let next = state.with_failure(now);
-            let (version, condition) = match &current {
-                Some(i) => (i.version + 1, Condition::VersionIs(i.version)),
-                None => (1, Condition::Absent),
-            };
-            let item = Item::from_record(read.key.clone(), &next)?
-                .with_version(version)
-                .expiring_at(next.expires_at());
-            match self.store.put(item, condition).await {
-                Ok(()) => return Ok(()),
-                Err(StoreError::ConditionFailed) => {
-                    current = self.store.get(&read.key).await?;
+            match state.reserve(now, &id) {
+                Reserve::Locked { retry_after } => {
+                    return Err(DomainError::TooManyAttempts { retry_after });
                 }
+                Reserve::Busy => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(DomainError::TooManyAttempts { retry_after: 1 });
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                Reserve::Granted(next) => {
+                    let (version, condition) = match &current {
+                        Some(i) => (i.version + 1, Condition::VersionIs(i.version)),
+                        None => (1, Condition::Absent),
+                    };
+                    let item = Item::from_record(lock.key.clone(), &next)?
+                        .with_version(version)
+                        .expiring_at(next.expires_at());
+                    match self.store.put(item, condition).await {
+                        Ok(()) => {
+                            return Ok(Held {
+                                key: lock.key,
+                                id,
+                                state: next,
+                                version,
+                            });
+                        }
+                        // Another attempt got in first: read again (no pause: it progressed).
+                        Err(StoreError::ConditionFailed) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            current = self.store.get(&lock.key).await?;
+        }
+    }
+
+    /// Settles a reserved check. Starts from the state this request wrote (no read when nobody
+    /// wrote since); on a conflict reads again.
+    async fn settle_check(&self, held: Held, right: Option<bool>) -> DomainResult<()> {
+        let mut current = Some((held.state, held.version));
+        loop {
+            let (state, version) = match current.take() {
+                Some(known) => known,
+                None => match self.store.get(&held.key).await? {
+                    Some(item) => (item.record()?, item.version),
+                    // Gone (the store forgot it): nothing of ours is left to settle.
+                    None => return Ok(()),
+                },
+            };
+            let next = state.settle(self.clock.epoch(), &held.id, right);
+            let written = if next.is_empty() {
+                self.store
+                    .delete(&held.key, Condition::VersionIs(version))
+                    .await
+            } else {
+                let item = Item::from_record(held.key.clone(), &next)?
+                    .with_version(version + 1)
+                    .expiring_at(next.expires_at());
+                self.store.put(item, Condition::VersionIs(version)).await
+            };
+            match written {
+                Ok(()) => return Ok(()),
+                Err(StoreError::ConditionFailed) => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(DomainError::Store(StoreError::Unavailable(
-            "failed-login counter under contention".into(),
-        )))
     }
 
-    /// Clears the failures after a successful login.
-    pub async fn clear_login_failures(&self, read: &LockRead) -> DomainResult<()> {
-        if read.item.is_some() {
-            self.store.delete(&read.key, Condition::Always).await?;
-        }
-        Ok(())
-    }
-}
-
-impl Portal {
-    /// Checks a password for a login name under the lockout rules: refuses while locked, verifies
-    /// (against a dummy hash when `stored` is `None`, so unknown names take as long), counts a
-    /// failure or clears the count on success.
+    /// Checks a password for a login name under the lockout rules: reserves a slot (refused
+    /// while locked), verifies (against a dummy hash when `stored` is `None`, so unknown names
+    /// take as long), then counts a failure or clears the count.
     pub async fn check_credentials(
         &self,
         lock: LockRead,
-        attempt: &crate::passwords::PasswordAttempt,
-        stored: Option<&crate::passwords::PasswordHashString>,
-    ) -> DomainResult<crate::passwords::Verified> {
-        lock.refuse_if_locked(self.clock.epoch())?;
-        let verified = self.hasher.verify(attempt, stored).await?;
-        if verified == crate::passwords::Verified::No {
-            self.record_login_failure(lock).await?;
-        } else {
-            self.clear_login_failures(&lock).await?;
+        attempt: &PasswordAttempt,
+        stored: Option<&PasswordHashString>,
+    ) -> DomainResult<Verified> {
+        let held = self.reserve_check(lock).await?;
+        match self.hasher.verify(attempt, stored).await {
+            Ok(verified) => {
+                self.settle_check(held, Some(verified != Verified::No))
+                    .await?;
+                Ok(verified)
+            }
+            Err(e) => {
+                self.settle_check(held, None).await?;
+                Err(e)
+            }
         }
-        Ok(verified)
     }
 }
 
@@ -147,26 +308,93 @@ impl Portal {
 mod tests {
     use super::*;
 
+    fn granted(state: &LockState, now: i64, id: &str) -> LockState {
+        match state.reserve(now, id) {
+            Reserve::Granted(next) => next,
+            other => panic!("expected a slot, got {other:?}"),
+        }
+    }
+
+    fn fail(state: &LockState, now: i64, id: &str) -> LockState {
+        granted(state, now, id).settle(now, id, Some(false))
+    }
+
     #[test]
     fn five_failures_in_the_window_lock_for_fifteen_minutes() {
         let mut s = LockState::default();
         for i in 0..4 {
-            s = s.with_failure(1000 + i);
+            s = fail(&s, 1000 + i, "a");
             assert_eq!(s.retry_after(1000 + i), None);
         }
-        s = s.with_failure(1010);
+        s = fail(&s, 1010, "a");
         assert_eq!(s.retry_after(1011), Some(LOCK_SECONDS - 1));
+        assert_eq!(
+            s.reserve(1011, "b"),
+            Reserve::Locked {
+                retry_after: LOCK_SECONDS - 1
+            }
+        );
         assert_eq!(s.retry_after(1010 + LOCK_SECONDS), None);
+        granted(&s, 1010 + LOCK_SECONDS, "c");
     }
 
     #[test]
     fn old_failures_fall_out_of_the_window() {
         let mut s = LockState::default();
         for i in 0..4 {
-            s = s.with_failure(i);
+            s = fail(&s, i, "a");
         }
-        s = s.with_failure(WINDOW_SECONDS + 10);
+        s = fail(&s, WINDOW_SECONDS + 10, "a");
         assert_eq!(s.failures.len(), 1);
         assert_eq!(s.retry_after(WINDOW_SECONDS + 11), None);
+    }
+
+    #[test]
+    fn at_most_five_checks_are_in_flight_and_a_success_frees_its_slot() {
+        let mut s = LockState::default();
+        for id in ["1", "2", "3", "4", "5"] {
+            s = granted(&s, 100, id);
+        }
+        assert_eq!(s.reserve(100, "6"), Reserve::Busy);
+        s = s.settle(101, "3", Some(true));
+        assert_eq!(s.pending.len(), 4);
+        s = granted(&s, 101, "6");
+        assert_eq!(s.reserve(101, "7"), Reserve::Busy);
+    }
+
+    #[test]
+    fn in_flight_failures_lock_once_five_have_failed() {
+        let mut s = LockState::default();
+        for id in ["1", "2", "3", "4", "5"] {
+            s = granted(&s, 100, id);
+        }
+        for id in ["1", "2", "3", "4", "5"] {
+            s = s.settle(100, id, Some(false));
+        }
+        assert_eq!(s.retry_after(100), Some(LOCK_SECONDS));
+        assert!(s.pending.is_empty());
+    }
+
+    #[test]
+    fn a_reservation_whose_request_died_counts_as_a_failure() {
+        let mut s = LockState::default();
+        for id in ["1", "2", "3", "4", "5"] {
+            s = granted(&s, 100, id);
+        }
+        assert_eq!(s.reserve(100 + STALE_RESERVATION_SECONDS - 1, "6"), Reserve::Busy);
+        assert!(matches!(
+            s.reserve(100 + STALE_RESERVATION_SECONDS, "6"),
+            Reserve::Locked { .. }
+        ));
+    }
+
+    #[test]
+    fn a_right_password_clears_failures_and_settled_state_is_empty() {
+        let mut s = LockState::default();
+        for i in 0..3 {
+            s = fail(&s, 10 + i, "a");
+        }
+        s = granted(&s, 20, "ok").settle(20, "ok", Some(true));
+        assert!(s.is_empty());
     }
 }

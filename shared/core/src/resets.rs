@@ -5,8 +5,10 @@
 //!
 //! Reset links: a 32-byte random token (base64url), stored only as its SHA-256 with the user it
 //! resets, valid [`RESET_TTL_SECONDS`] by the clock at every read (the TTL attribute only lets
-//! the store forget it), single use. Each user has an index of outstanding links so that using
-//! one kills all the others.
+//! the store forget it), single use. Each link records its user's credential epoch (see
+//! [`crate::sessions`]): completing a reset bumps the epoch in the same write as the new
+//! password, which kills every other outstanding link of that user at once, however many there
+//! are, and ends every session. Links of an older epoch answer like a used one.
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -23,9 +25,9 @@ use crate::limits::{Allowance, MessageKind};
 use crate::messaging::{Sms, compose_email};
 use crate::passwords::{Password, PasswordAttempt, Verified};
 use crate::portal::Portal;
-use crate::sessions::SubjectKind;
+use crate::sessions::{SubjectKind, credential_epoch, subject_key};
 use crate::staff::{StaffActor, StaffRecord};
-use crate::store::{Bound, Condition, Item, Key, Query, StoreError, Write};
+use crate::store::{Bound, Condition, Item, Key, StoreError, Write};
 use crate::tenants::TenantRecord;
 use crate::tokens::{new_token, token_hash};
 
@@ -35,9 +37,8 @@ pub const RESET_TTL_SECONDS: i64 = 30 * 60;
 /// Longest token accepted at all (ours are 43 characters).
 const MAX_TOKEN_LENGTH: usize = 512;
 
-/// Other outstanding links of the user deleted in the same transaction as a completed reset
-/// (the sending limit keeps the real number far below this); any more are deleted right after.
-const LINKS_IN_TRANSACTION: usize = 20;
+/// Attempts of a reset completion that lost a race on the user's record to another change.
+const COMPLETE_ATTEMPTS: usize = 3;
 
 /// A reset link as stored (under the hash of its token).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,6 +48,9 @@ struct ResetRecord {
     created_at: i64,
     /// When the link stops working (the item's TTL is the same time; this is the one read).
     valid_until: i64,
+    /// The user's credential epoch when the link was sent.
+    #[serde(default)]
+    epoch: u64,
 }
 
 /// How an office reset link is sent.
@@ -92,6 +96,7 @@ pub struct ResetLinkInfo {
 struct Recipient {
     kind: SubjectKind,
     id: String,
+    epoch: u64,
     email: Option<Email>,
     phone: Option<PhoneNumber>,
 }
@@ -101,6 +106,7 @@ impl Recipient {
         Self {
             kind: SubjectKind::Staff,
             id: s.id.clone(),
+            epoch: s.credential_epoch,
             email: s.email.clone(),
             phone: s.phone.clone(),
         }
@@ -110,10 +116,18 @@ impl Recipient {
         Self {
             kind: SubjectKind::Guardian,
             id: g.id.clone(),
+            epoch: g.credential_epoch,
             email: Some(g.email.clone()),
             phone: g.sms_phone().cloned(),
         }
     }
+}
+
+/// A link that works now, with its user's record as read.
+struct LiveLink {
+    record: ResetRecord,
+    link: Item,
+    subject: Item,
 }
 
 /// The writes of an issued link, kept to undo it when the message cannot be delivered.
@@ -170,7 +184,7 @@ impl Portal {
         }
     }
 
-    /// The writes storing a link (the link, its entry in the user's index) and its audit entry.
+    /// The writes storing a link and its audit entry.
     fn link_writes(
         &self,
         account: &AccountName,
@@ -186,17 +200,12 @@ impl Portal {
             subject_id: recipient.id.clone(),
             created_at: now,
             valid_until: expires_at,
+            epoch: recipient.epoch,
         };
         let link =
             Item::from_record(keys::reset_token(account, hash), &record)?.expiring_at(expires_at);
-        let index = Item::from_record(
-            keys::user_reset(account, recipient.kind.as_str(), &recipient.id, hash),
-            &json!({}),
-        )?
-        .expiring_at(expires_at);
         Ok(vec![
             Write::Put(link, Condition::Absent),
-            Write::Put(index, Condition::Always),
             self.audit_write(
                 account,
                 actor,
@@ -213,8 +222,8 @@ impl Portal {
         Ok(Issued { keys })
     }
 
-    /// Undoes an issued link whose message was not delivered (the link, its index entry and
-    /// its audit entry: nothing was sent). Best effort.
+    /// Undoes an issued link whose message was not delivered (the link and its audit entry:
+    /// nothing was sent). Best effort.
     async fn withdraw_link(&self, issued: Issued) {
         let writes = issued
             .keys
@@ -226,10 +235,21 @@ impl Portal {
         }
     }
 
+    /// One credit more or less, inside a transaction: never below zero, and a retry of a
+    /// request whose answer was lost cannot apply it twice.
+    fn credit_change(account: &AccountName, delta: i64) -> Write {
+        Write::Add {
+            key: keys::sms_credits(account),
+            field: "credits".into(),
+            delta,
+            bound: Bound::AtLeast(0),
+        }
+    }
+
     async fn refund_credit(&self, account: &AccountName) {
         if let Err(e) = self
             .store
-            .add(&keys::sms_credits(account), "credits", 1, Bound::AtLeast(0))
+            .transact(vec![Self::credit_change(account, 1)])
             .await
         {
             tracing::error!(account = %account, error = %e, "could not refund an SMS credit");
@@ -240,16 +260,13 @@ impl Portal {
     async fn take_credit(&self, account: &AccountName) -> DomainResult<()> {
         match self
             .store
-            .add(
-                &keys::sms_credits(account),
-                "credits",
-                -1,
-                Bound::AtLeast(0),
-            )
+            .transact(vec![Self::credit_change(account, -1)])
             .await
         {
-            Ok(_) => Ok(()),
-            Err(StoreError::ConditionFailed) => Err(DomainError::InsufficientSmsCredits),
+            Ok(()) => Ok(()),
+            Err(StoreError::TransactionConflict(Some(0))) => {
+                Err(DomainError::InsufficientSmsCredits)
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -511,27 +528,34 @@ impl Portal {
 
     // ------------------------------------------------------------------ using a link
 
-    /// Reads a link: unknown (or used, or killed) `invalid_token`; older than 30 minutes by the
-    /// clock `token_expired`, whether or not the store has forgotten it yet.
-    async fn reset_link(
-        &self,
-        account: &AccountName,
-        token: &str,
-    ) -> DomainResult<(ResetRecord, Item)> {
+    /// Reads a link and its user's record: unknown, used or killed (its user's credential
+    /// epoch has moved on) `invalid_token`; older than 30 minutes by the clock `token_expired`,
+    /// whether or not the store has forgotten it yet.
+    async fn reset_link(&self, account: &AccountName, token: &str) -> DomainResult<LiveLink> {
         let token = token.trim();
         if token.is_empty() || token.len() > MAX_TOKEN_LENGTH {
             return Err(DomainError::InvalidToken);
         }
-        let item = self
+        let link = self
             .store
             .get(&keys::reset_token(account, &token_hash(token)))
             .await?
             .ok_or(DomainError::InvalidToken)?;
-        let record: ResetRecord = item.record()?;
+        let record: ResetRecord = link.record()?;
+        let subject = self
+            .store
+            .get(&subject_key(account, record.kind, &record.subject_id))
+            .await?
+            .filter(|s| credential_epoch(s) == record.epoch)
+            .ok_or(DomainError::InvalidToken)?;
         if record.valid_until <= self.clock.epoch() {
             return Err(DomainError::TokenExpired);
         }
-        Ok((record, item))
+        Ok(LiveLink {
+            record,
+            link,
+            subject,
+        })
     }
 
     /// `GET password/reset/{token}`: checks a link without using it up.
@@ -541,16 +565,17 @@ impl Portal {
         token: &str,
     ) -> DomainResult<ResetLinkInfo> {
         self.tenant(account).await?;
-        let (record, _) = self.reset_link(account, token).await?;
+        let live = self.reset_link(account, token).await?;
         Ok(ResetLinkInfo {
-            kind: record.kind,
-            expires_at: rfc3339_epoch(record.valid_until),
+            kind: live.record.kind,
+            expires_at: rfc3339_epoch(live.record.valid_until),
         })
     }
 
-    /// `POST password/reset`: sets the password, uses the link up and kills the user's other
-    /// links (one transaction), ends every session of the user and sends the notice. A refused
-    /// reset (weak password) leaves the link usable.
+    /// `POST password/reset`: in one transaction, sets the password (bumping the user's
+    /// credential epoch, which ends every session and kills every other link of the user) and
+    /// uses the link up; then sends the notice. A refused reset (weak password) leaves the link
+    /// usable. Two links of one user used at once: one wins, the other is `invalid_token`.
     pub async fn complete_reset(
         &self,
         account: &AccountName,
@@ -558,101 +583,66 @@ impl Portal {
         new_password: SecretString,
     ) -> DomainResult<()> {
         let tenant = self.tenant(account).await?;
-        let (record, link) = self.reset_link(account, token).await?;
+        let mut first_read = Some(self.reset_link(account, token).await?);
         let password = Password::parse(new_password, "new_password")
             .map_err(|e| DomainError::Validation(vec![e]))?;
         let hash = self.hasher.hash(&password).await?;
-        let kind = record.kind;
-        let id = record.subject_id.clone();
-        let (subject, email) = match kind {
-            SubjectKind::Staff => {
-                let (mut staff, version) = match self.staff_record(account, &id).await {
-                    Err(DomainError::NotFound) => return Err(DomainError::InvalidToken),
-                    other => other?,
-                };
-                staff.password_hash = hash;
-                let email = staff.email.clone();
-                (self.staff_update(account, &staff, version)?, email)
+        for _ in 0..COMPLETE_ATTEMPTS {
+            let live = match first_read.take() {
+                Some(live) => live,
+                None => self.reset_link(account, token).await?,
+            };
+            let kind = live.record.kind;
+            let id = live.record.subject_id.clone();
+            let version = live.subject.version;
+            let (subject_writes, email) = match kind {
+                SubjectKind::Staff => {
+                    let mut staff: StaffRecord = live.subject.record()?;
+                    staff.replace_password(hash.clone());
+                    let email = staff.email.clone();
+                    (self.staff_update(account, &staff, version)?, email)
+                }
+                SubjectKind::Guardian => {
+                    let mut guardian: GuardianRecord = live.subject.record()?;
+                    guardian.replace_password(hash.clone());
+                    let email = Some(guardian.email.clone());
+                    let item = Item::from_record(keys::guardian(account, &id), &guardian)?
+                        .with_version(version + 1);
+                    (vec![Write::Put(item, Condition::VersionIs(version))], email)
+                }
+            };
+            let mut writes = vec![
+                // Exactly once: a concurrent use of the same link fails this condition.
+                Write::Delete(live.link.key.clone(), Condition::VersionIs(live.link.version)),
+                self.audit_write(
+                    account,
+                    match kind {
+                        SubjectKind::Staff => Actor::staff(&id),
+                        SubjectKind::Guardian => Actor::guardian(&id),
+                    },
+                    "password.reset_completed",
+                    Some(&id),
+                    json!({"kind": kind.as_str()}),
+                )?,
+            ];
+            writes.extend(subject_writes);
+            match self.store.transact(writes).await {
+                Ok(()) => {
+                    self.send_password_notice(account, &tenant, email.as_ref())
+                        .await;
+                    return Ok(());
+                }
+                // The link was used in the meantime.
+                Err(StoreError::TransactionConflict(Some(0))) => {
+                    return Err(DomainError::InvalidToken);
+                }
+                // The user changed meanwhile (maybe another link of theirs was used, which the
+                // next read tells): read again.
+                Err(StoreError::TransactionConflict(_)) => continue,
+                Err(e) => return Err(e.into()),
             }
-            SubjectKind::Guardian => {
-                let (mut guardian, version) = match self.guardian_record(account, &id).await {
-                    Err(DomainError::NotFound) => return Err(DomainError::InvalidToken),
-                    other => other?,
-                };
-                guardian.password_hash = Some(hash);
-                let email = Some(guardian.email.clone());
-                let item = Item::from_record(keys::guardian(account, &id), &guardian)?
-                    .with_version(version + 1);
-                (vec![Write::Put(item, Condition::VersionIs(version))], email)
-            }
-        };
-        let used_hash = link
-            .key
-            .pk
-            .rsplit('#')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let others: Vec<Key> = self
-            .store
-            .query(
-                &keys::user_resets_partition(account, kind.as_str(), &id),
-                Query::default(),
-            )
-            .await?
-            .items
-            .into_iter()
-            .map(|i| i.key)
-            .filter(|k| k.sk != used_hash)
-            .collect();
-        let mut writes = vec![
-            // Exactly once: a concurrent use of the same link fails this condition.
-            Write::Delete(link.key.clone(), Condition::VersionIs(link.version)),
-            Write::Delete(
-                keys::user_reset(account, kind.as_str(), &id, &used_hash),
-                Condition::Always,
-            ),
-            self.audit_write(
-                account,
-                match kind {
-                    SubjectKind::Staff => Actor::staff(&id),
-                    SubjectKind::Guardian => Actor::guardian(&id),
-                },
-                "password.reset_completed",
-                Some(&id),
-                json!({"kind": kind.as_str()}),
-            )?,
-        ];
-        writes.extend(subject);
-        let (now_batch, later) = others.split_at(others.len().min(LINKS_IN_TRANSACTION));
-        for index in now_batch {
-            writes.push(Write::Delete(
-                keys::reset_token(account, &index.sk),
-                Condition::Always,
-            ));
-            writes.push(Write::Delete(index.clone(), Condition::Always));
         }
-        match self.store.transact(writes).await {
-            Ok(()) => {}
-            // The link was used (or the user changed) in the meantime.
-            Err(StoreError::TransactionConflict(Some(0))) => return Err(DomainError::InvalidToken),
-            Err(StoreError::TransactionConflict(_)) => {
-                return Err(DomainError::Store(StoreError::Unavailable(
-                    "the user changed meanwhile; try again".into(),
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        for index in later {
-            self.store
-                .delete(&keys::reset_token(account, &index.sk), Condition::Always)
-                .await?;
-            self.store.delete(index, Condition::Always).await?;
-        }
-        self.end_all_sessions(account, kind, &id).await?;
-        self.send_password_notice(account, &tenant, email.as_ref())
-            .await;
-        Ok(())
+        Err(DomainError::Store(StoreError::Contention))
     }
 
     // ------------------------------------------------------------------ set and change
@@ -670,6 +660,12 @@ impl Portal {
         if target.is_owner && !actor.record.is_owner {
             return Err(DomainError::OwnerOnly);
         }
+        // Taking over a login must not grant more than granting could: the caller's levels
+        // must cover the target's for every task.
+        let target_levels = self.effective_permissions(account, &target).await?;
+        if !target_levels.within(&actor.permissions) {
+            return Err(DomainError::Forbidden);
+        }
         let password = Password::parse(new_password, "new_password")
             .map_err(|e| DomainError::Validation(vec![e]))?;
         self.replace_staff_password(account, staff_id, &password, actor.actor(), "staff")
@@ -684,9 +680,17 @@ impl Portal {
         current_password: SecretString,
         new_password: SecretString,
     ) -> DomainResult<()> {
+        // The login's own lockout counter: guesses here count like failed logins.
+        let lock = self
+            .lock_read(
+                &actor.auth.account,
+                crate::lockout::LoginKind::Staff,
+                &actor.record.username.normalized(),
+            )
+            .await?;
         let verified = self
-            .hasher
-            .verify(
+            .check_credentials(
+                lock,
                 &PasswordAttempt(current_password),
                 Some(&actor.record.password_hash),
             )
@@ -720,7 +724,7 @@ impl Portal {
         let mut done = false;
         for _ in 0..5 {
             let (mut staff, version) = self.staff_record(account, staff_id).await?;
-            staff.password_hash = hash.clone();
+            staff.replace_password(hash.clone());
             email = staff.email.clone();
             let mut writes = self.staff_update(account, &staff, version)?;
             let audit = self.audit_write(
@@ -751,8 +755,6 @@ impl Portal {
                 "the staff member kept changing; try again".into(),
             )));
         }
-        self.end_all_sessions(account, SubjectKind::Staff, staff_id)
-            .await?;
         self.send_password_notice(account, &tenant, email.as_ref())
             .await;
         Ok(())

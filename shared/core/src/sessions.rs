@@ -2,6 +2,12 @@
 //! checked against a session record on every request, so logout, password changes and
 //! revocation take effect at once. Idle deadline: last data-submitting request + 3600 s
 //! (none for persistent sessions).
+//!
+//! Ending every session of a user is O(1), whatever their number or age: each login record
+//! carries a credential epoch, every session records the epoch it was started under, and a
+//! password change bumps the epoch in the same write as the new hash. Every request reads the
+//! session and its subject's record together (one batch read) and refuses a session from an
+//! older epoch. Nothing has to find the user's sessions, so no count can make that fail.
 
 use std::collections::HashSet;
 
@@ -14,7 +20,7 @@ use crate::clock::rfc3339_epoch;
 use crate::error::{DomainError, DomainResult};
 use crate::keys;
 use crate::portal::Portal;
-use crate::store::{Condition, Item, Query, StoreError, Write};
+use crate::store::{Condition, Item, Key, StoreError, Write};
 use crate::tokens::new_id;
 
 pub const IDLE_TIMEOUT_SECONDS: i64 = 3600;
@@ -43,6 +49,31 @@ pub struct SessionRecord {
     pub persistent: bool,
     pub idle_expires_at: Option<i64>,
     pub created_at: i64,
+    /// The subject's credential epoch when the session started; a later password change
+    /// moves the subject's epoch on and so ends this session.
+    #[serde(default)]
+    pub epoch: u64,
+}
+
+/// The credential epoch stored on a login record (staff or guardian): the number of password
+/// changes so far. Sessions and reset links issued under an older one are dead.
+pub const CREDENTIAL_EPOCH_FIELD: &str = "credential_epoch";
+
+/// The key of the record that holds a subject's credential epoch (and password).
+pub fn subject_key(account: &AccountName, kind: SubjectKind, subject_id: &str) -> Key {
+    match kind {
+        SubjectKind::Staff => keys::staff(account, subject_id),
+        SubjectKind::Guardian => keys::guardian(account, subject_id),
+    }
+}
+
+/// The credential epoch of a stored login record.
+pub fn credential_epoch(subject: &Item) -> u64 {
+    subject
+        .data
+        .get(CREDENTIAL_EPOCH_FIELD)
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0)
 }
 
 /// The claims of the bearer token.
@@ -136,6 +167,10 @@ pub struct Authenticated {
     pub family_id: Option<String>,
     pub persistent: bool,
     pub idle_expires_at: Option<i64>,
+    /// The subject's record as read with the session (staff or guardian), and for staff the
+    /// platform terms read in the same batch, so that the routes' own checks need no read.
+    pub subject: Item,
+    pub terms: Option<Item>,
 }
 
 /// `GET session`.
@@ -148,39 +183,35 @@ pub struct SessionInfo {
 }
 
 impl Portal {
-    /// The writes that start a session (the session and its entry in the user's index);
-    /// callers add them to the transaction of the login they complete.
+    /// The write that starts a session under the subject's credential `epoch` (read with the
+    /// login record the caller just checked); callers add it to the transaction of the login
+    /// they complete.
     pub fn session_writes(
         &self,
         account: &AccountName,
-        kind: SubjectKind,
-        subject_id: &str,
+        subject: SessionSubject<'_>,
         persistent: bool,
         family_id: Option<&str>,
     ) -> DomainResult<(NewSession, Vec<Write>)> {
         let now = self.clock.epoch();
         let id = new_id()?;
         let record = SessionRecord {
-            kind,
-            subject_id: subject_id.to_owned(),
+            kind: subject.kind,
+            subject_id: subject.id.to_owned(),
             persistent,
             idle_expires_at: (!persistent).then_some(now + IDLE_TIMEOUT_SECONDS),
             created_at: now,
+            epoch: subject.epoch,
         };
         let mut session = Item::from_record(keys::session(account, &id), &record)?;
-        let mut index = Item::from_record(
-            keys::user_session(account, kind.as_str(), subject_id, &id),
-            &serde_json::json!({}),
-        )?;
         if let Some(at) = record.idle_expires_at {
             session = session.expiring_at(at);
-            index = index.expiring_at(at);
         }
         let token = self.signer.sign(&Claims {
             acct: account.to_string(),
             sid: id.clone(),
-            kind,
-            sub: subject_id.to_owned(),
+            kind: subject.kind,
+            sub: subject.id.to_owned(),
             fam: family_id.map(str::to_owned),
             iat: now,
         })?;
@@ -190,15 +221,13 @@ impl Portal {
                 id,
                 persistent,
             },
-            vec![
-                Write::Put(session, Condition::Absent),
-                Write::Put(index, Condition::Always),
-            ],
+            vec![Write::Put(session, Condition::Absent)],
         ))
     }
 
-    /// Checks a bearer token for `account`. A request that submits data (`activity`) moves the
-    /// idle deadline; a GET does not.
+    /// Checks a bearer token for `account`: the session and its subject's record are read in
+    /// one batch; the session must be live and from the subject's current credential epoch. A
+    /// request that submits data (`activity`) moves the idle deadline; a GET does not.
     pub async fn authenticate(
         &self,
         account: &AccountName,
@@ -211,15 +240,27 @@ impl Portal {
             .filter(|c| c.acct == account.as_str())
             .ok_or(DomainError::Unauthenticated)?;
         let key = keys::session(account, &claims.sid);
-        let item = self
-            .store
-            .get(&key)
-            .await?
-            .ok_or(DomainError::Unauthenticated)?;
+        let subject_key = subject_key(account, claims.kind, &claims.sub);
+        let terms_key = keys::platform_terms();
+        let mut wanted = vec![key.clone(), subject_key.clone()];
+        if claims.kind == SubjectKind::Staff {
+            wanted.push(terms_key.clone());
+        }
+        let mut found = self.store.get_many(&wanted).await?;
+        let mut take = |k: &Key| {
+            found
+                .iter()
+                .position(|i| &i.key == k)
+                .map(|p| found.swap_remove(p))
+        };
+        let item = take(&key).ok_or(DomainError::Unauthenticated)?;
+        let subject = take(&subject_key).ok_or(DomainError::Unauthenticated)?;
+        let terms = take(&terms_key);
         let mut record: SessionRecord = item.record()?;
         let now = self.clock.epoch();
         let live = record.kind == claims.kind
             && record.subject_id == claims.sub
+            && record.epoch == credential_epoch(&subject)
             && record.idle_expires_at.is_none_or(|at| now < at);
         if !live {
             return Err(DomainError::Unauthenticated);
@@ -249,6 +290,8 @@ impl Portal {
             family_id: claims.fam,
             persistent: record.persistent,
             idle_expires_at: record.idle_expires_at,
+            subject,
+            terms,
         })
     }
 
@@ -280,45 +323,19 @@ impl Portal {
     /// Ends the caller's session at once.
     pub async fn logout(&self, auth: &Authenticated) -> DomainResult<()> {
         self.store
-            .transact(vec![
-                Write::Delete(
-                    keys::session(&auth.account, &auth.session_id),
-                    Condition::Always,
-                ),
-                Write::Delete(
-                    keys::user_session(
-                        &auth.account,
-                        auth.kind.as_str(),
-                        &auth.subject_id,
-                        &auth.session_id,
-                    ),
-                    Condition::Always,
-                ),
-            ])
+            .delete(
+                &keys::session(&auth.account, &auth.session_id),
+                Condition::Always,
+            )
             .await?;
         Ok(())
     }
+}
 
-    /// Ends every session of a user (password change or reset, revocation).
-    pub async fn end_all_sessions(
-        &self,
-        account: &AccountName,
-        kind: SubjectKind,
-        subject_id: &str,
-    ) -> DomainResult<usize> {
-        let partition = keys::user_sessions_partition(account, kind.as_str(), subject_id);
-        let page = self.store.query(&partition, Query::default()).await?;
-        let mut ended = 0;
-        for entry in page.items {
-            let sid = entry.key.sk.clone();
-            self.store
-                .transact(vec![
-                    Write::Delete(keys::session(account, &sid), Condition::Always),
-                    Write::Delete(entry.key, Condition::Always),
-                ])
-                .await?;
-            ended += 1;
-        }
-        Ok(ended)
-    }
+/// Whose session is being started, and under which credential epoch.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionSubject<'a> {
+    pub kind: SubjectKind,
+    pub id: &'a str,
+    pub epoch: u64,
 }

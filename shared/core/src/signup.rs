@@ -20,7 +20,7 @@ use crate::messaging::compose_email;
 use crate::passwords::{Password, PasswordAttempt, Verified, confirm};
 use crate::policies::PendingPolicy;
 use crate::portal::Portal;
-use crate::sessions::{SessionView, SubjectKind};
+use crate::sessions::SessionView;
 use crate::store::{Condition, Item, StoreError, Write};
 use crate::tokens::{new_id, new_token, random_below, token_hash};
 
@@ -509,9 +509,13 @@ impl Portal {
         let guardian = match &existing {
             Some(id) => {
                 let (g, _) = self.guardian_record(account, id).await?;
+                // The login's own lockout counter: a wrong password here counts as a failed
+                // login, and a locked login cannot sign up (`429`).
+                let lock = self
+                    .lock_read(account, crate::lockout::LoginKind::Guardian, &normalized)
+                    .await?;
                 let verified = self
-                    .hasher
-                    .verify(&PasswordAttempt(raw_password), g.password_hash.as_ref())
+                    .check_credentials(lock, &PasswordAttempt(raw_password), g.password_hash.as_ref())
                     .await?;
                 if verified == Verified::No {
                     return Err(DomainError::Conflict(Conflict::EmailInUse));
@@ -531,6 +535,7 @@ impl Portal {
                 password_hash: Some(self.hasher.hash(&password).await?),
                 age_confirmed: true,
                 created_at: now,
+                credential_epoch: 0,
             },
         };
         let family = FamilyRecord {
@@ -571,13 +576,8 @@ impl Portal {
             Condition::Absent,
         ));
         writes.extend(membership.writes(account, Condition::Absent)?);
-        let (session, session_writes) = self.session_writes(
-            account,
-            SubjectKind::Guardian,
-            &guardian.id,
-            false,
-            Some(&family.id),
-        )?;
+        let (session, session_writes) =
+            self.session_writes(account, guardian.session_subject(), false, Some(&family.id))?;
         writes.extend(session_writes);
         writes.push(self.audit_write(
             account,

@@ -10,7 +10,7 @@ use crate::audit::Actor;
 use crate::contact::{Email, PhoneNumber, parse_text};
 use crate::error::{Conflict, DomainError, DomainResult, FieldError, FieldErrors};
 use crate::keys;
-use crate::lockout::LockRead;
+use crate::lockout::{LockRead, LoginKind};
 use crate::passwords::{Password, PasswordAttempt, PasswordHashString, Verified};
 use crate::permissions::{Level, Permissions, Task};
 use crate::portal::Portal;
@@ -67,6 +67,25 @@ pub struct StaffRecord {
     pub terms_accepted_version: Option<String>,
     pub newsletter_opt_in: Option<bool>,
     pub created_at: i64,
+    /// Password changes so far; see [`crate::sessions`] (named by `CREDENTIAL_EPOCH_FIELD`).
+    #[serde(default)]
+    pub credential_epoch: u64,
+}
+
+impl StaffRecord {
+    /// A new password: every session and reset link issued before it stops working.
+    pub fn replace_password(&mut self, hash: PasswordHashString) {
+        self.password_hash = hash;
+        self.credential_epoch += 1;
+    }
+
+    pub fn session_subject(&self) -> crate::sessions::SessionSubject<'_> {
+        crate::sessions::SessionSubject {
+            kind: SubjectKind::Staff,
+            id: &self.id,
+            epoch: self.credential_epoch,
+        }
+    }
 }
 
 /// The staff object of responses (never the hash).
@@ -245,6 +264,7 @@ impl Portal {
             terms_accepted_version: None,
             newsletter_opt_in: None,
             created_at: self.clock.epoch(),
+            credential_epoch: 0,
         })
     }
 
@@ -337,7 +357,7 @@ impl Portal {
         // One round trip for everything the login needs before the staff record itself.
         let tenant_key = keys::tenant_record(account);
         let terms_key = keys::platform_terms();
-        let lock_key = self.lock_key(account, "staff", &normalized);
+        let lock_key = self.lock_key(account, LoginKind::Staff, &normalized);
         let guard_key = keys::username(account, &normalized);
         let found = self
             .store
@@ -359,7 +379,6 @@ impl Portal {
             item: found.iter().find(|i| i.key == lock_key).cloned(),
             key: lock_key,
         };
-        lock.refuse_if_locked(self.clock.epoch())?;
         // The username guard holds the login copy of the record: no second read.
         let staff: Option<(StaffRecord, u64)> = match found.iter().find(|i| i.key == guard_key) {
             Some(item) => Some((item.record()?, item.version)),
@@ -375,6 +394,7 @@ impl Portal {
             )
             .await?;
         let Some((mut staff, version)) = staff.filter(|_| verified != Verified::No) else {
+            // What was typed is never stored: a mistyped name is often a password.
             let (actor, target) = match &staff_id {
                 Some(id) => (Actor::staff(id), Some(id.as_str())),
                 None => (Actor::system(), None),
@@ -384,13 +404,13 @@ impl Portal {
                 actor,
                 "staff.login_failed",
                 target,
-                json!({"username": normalized}),
+                json!({"known_username": staff_id.is_some()}),
             )
             .await?;
             return Err(DomainError::InvalidCredentials);
         };
         let (session, mut writes) =
-            self.session_writes(account, SubjectKind::Staff, &staff.id, stay_logged_in, None)?;
+            self.session_writes(account, staff.session_subject(), stay_logged_in, None)?;
         if verified == Verified::YesRehash
             && let Ok(pw) = Password::parse(attempt.0, "password")
         {
@@ -431,19 +451,10 @@ impl Portal {
         if auth.kind != SubjectKind::Staff {
             return Err(DomainError::Forbidden);
         }
-        let staff_key = keys::staff(&auth.account, &auth.subject_id);
-        let terms_key = keys::platform_terms();
-        let found = self
-            .store
-            .get_many(&[staff_key.clone(), terms_key.clone()])
-            .await?;
-        let record: StaffRecord = found
-            .iter()
-            .find(|i| i.key == staff_key)
-            .ok_or(DomainError::Unauthenticated)?
-            .record()?;
+        // Read with the session (see `authenticate`): no read of its own.
+        let record: StaffRecord = auth.subject.record()?;
         if require_terms {
-            let current = crate::tenants::terms_version(found.iter().find(|i| i.key == terms_key));
+            let current = crate::tenants::terms_version(auth.terms.as_ref());
             if record.terms_accepted_version.as_deref() != Some(current.as_str()) {
                 return Err(DomainError::TermsNotAccepted);
             }
