@@ -10,8 +10,8 @@ use portal_core::Portal;
 use portal_core::messaging::{DeliveryError, Email, Mailer};
 use portal_http::App;
 
-use crate::support::faults::{FaultStore, StoreFault};
 use crate::lambda_events::{EVENTS, expected, setup};
+use crate::support::faults::{FaultStore, StoreFault};
 
 struct DownMailer;
 

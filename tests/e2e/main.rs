@@ -9,6 +9,7 @@ mod ddb_calls;
 mod faults;
 mod foundation;
 mod functions;
+mod hardening;
 mod lambda_events;
 mod office_staff;
 mod openapi_coverage;

@@ -32,11 +32,16 @@ both_stores!(
     purge_removes_expired_sessions_and_links_and_counts_them,
 );
 
-const FRED_PASSWORD: &str = "Fr0nt-Desk!x";
-const NEW_PASSWORD: &str = "N3w-Secret!pw";
+pub(crate) const FRED_PASSWORD: &str = "Fr0nt-Desk!x";
+pub(crate) const NEW_PASSWORD: &str = "N3w-Secret!pw";
 const GUARDIAN_PASSWORD: &str = "Gu4rdian-Pw!x";
 
-async fn create_staff(app: &TestApp, owner: &str, username: &str, extra: Value) -> String {
+pub(crate) async fn create_staff(
+    app: &TestApp,
+    owner: &str,
+    username: &str,
+    extra: Value,
+) -> String {
     let mut body = json!({
         "username": username, "first_name": "Fred", "last_name": "Desk",
         "email": format!("{username}@swim.test"), "password": FRED_PASSWORD,
@@ -53,7 +58,7 @@ async fn create_staff(app: &TestApp, owner: &str, username: &str, extra: Value) 
         .to_owned()
 }
 
-async fn outbox(app: &TestApp) -> Vec<Value> {
+pub(crate) async fn outbox(app: &TestApp) -> Vec<Value> {
     app.get("/_dev/outbox", None).await.expect(200)["messages"]
         .as_array()
         .unwrap()
@@ -67,7 +72,7 @@ async fn clear_outbox(app: &TestApp) {
 }
 
 /// The reset token in a message body (`...reset-password?token=<token>`).
-fn token_in(message: &Value) -> String {
+pub(crate) fn token_in(message: &Value) -> String {
     let body = message["body"].as_str().unwrap();
     let at = body
         .find("/a/swim/reset-password?token=")
@@ -80,7 +85,7 @@ fn token_in(message: &Value) -> String {
 }
 
 /// Asks for a staff link by username and returns the token from the new email.
-async fn forgot_staff(app: &TestApp, username: &str) -> String {
+pub(crate) async fn forgot_staff(app: &TestApp, username: &str) -> String {
     let before = outbox(app).await.len();
     app.post(
         &app.at("staff/password/forgot"),
@@ -94,7 +99,11 @@ async fn forgot_staff(app: &TestApp, username: &str) -> String {
     token_in(messages.last().unwrap())
 }
 
-async fn reset(app: &TestApp, token: &str, password: &str) -> crate::support::app::Reply {
+pub(crate) async fn reset(
+    app: &TestApp,
+    token: &str,
+    password: &str,
+) -> crate::support::app::Reply {
     app.post(
         &app.at("password/reset"),
         None,
@@ -109,7 +118,7 @@ async fn patch_tenant(app: &TestApp, body: Value) {
         .expect(200);
 }
 
-async fn sms_credits(app: &TestApp, owner: &str) -> i64 {
+pub(crate) async fn sms_credits(app: &TestApp, owner: &str) -> i64 {
     app.get(&app.at("office/settings"), Some(owner))
         .await
         .expect(200)["sms_credits"]

@@ -542,10 +542,7 @@ async fn case_transact_checks_and_validation(store: &dyn Store) {
     assert_eq!(store.get(&Key::new(pk, "DUP")).await.unwrap(), None);
 
     // 99 writes (100 actions with the marker) is the maximum and works.
-    store
-        .transact(many(MAX_TRANSACTION_WRITES))
-        .await
-        .unwrap();
+    store.transact(many(MAX_TRANSACTION_WRITES)).await.unwrap();
     let page = store
         .query(
             pk,
@@ -561,7 +558,10 @@ async fn case_transact_checks_and_validation(store: &dyn Store) {
 
 async fn case_transact_token_tells_whether_it_committed(store: &dyn Store) {
     let pk = "T#acme#TOKENS";
-    let writes = vec![Write::Put(item(pk, "ONCE", json!({"n": 1})), Condition::Absent)];
+    let writes = vec![Write::Put(
+        item(pk, "ONCE", json!({"n": 1})),
+        Condition::Absent,
+    )];
     assert!(!store.was_applied("token-never-used").await.unwrap());
     store.apply(&writes, "token-once").await.unwrap();
     assert!(store.was_applied("token-once").await.unwrap());
@@ -577,7 +577,10 @@ async fn case_transact_token_tells_whether_it_committed(store: &dyn Store) {
     }
     // A transaction that failed its conditions left no token behind.
     let refused = store.apply(&writes, "token-refused").await;
-    assert!(matches!(refused, Err(StoreError::TransactionConflict(Some(0)))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::TransactionConflict(Some(0)))),
+        "{refused:?}"
+    );
     assert!(!store.was_applied("token-refused").await.unwrap());
 }
 
@@ -600,7 +603,10 @@ async fn case_transact_add_is_bounded_and_atomic(store: &dyn Store) {
             add(-1),
         ])
         .await;
-    assert!(matches!(refused, Err(StoreError::TransactionConflict(Some(1)))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::TransactionConflict(Some(1)))),
+        "{refused:?}"
+    );
     assert_eq!(store.get(&Key::new(pk, "WITH")).await.unwrap(), None);
     let stored = store.get(&key).await.unwrap().unwrap();
     assert_eq!(stored.data.get("credits"), Some(&json!(0)));

@@ -717,7 +717,9 @@ impl Store for DynamoStore {
                     for (name, value) in update.values {
                         builder = builder.expression_attribute_values(name, value);
                     }
-                    TransactWriteItem::builder().update(built(builder.build())?).build()
+                    TransactWriteItem::builder()
+                        .update(built(builder.build())?)
+                        .build()
                 }
             };
             items.push(item);

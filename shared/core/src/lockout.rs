@@ -29,8 +29,17 @@ pub const WINDOW_SECONDS: i64 = 15 * 60;
 pub const LOCK_SECONDS: i64 = 15 * 60;
 /// A check still in flight after this long is taken for a failure (its request died).
 pub const STALE_RESERVATION_SECONDS: i64 = 60;
-/// How long an attempt waits for a slot while the other checks in flight finish.
-const SLOT_WAIT: Duration = Duration::from_secs(8);
+/// How long an attempt waits for a slot while the other checks in flight finish (within API
+/// Gateway's 30-second limit).
+const SLOT_WAIT: Duration = Duration::from_secs(20);
+/// The longest pause between two looks at a busy lock. Within one process a settled check
+/// wakes one waiter at once ([`SETTLED`]); the pause is for checks settled elsewhere.
+const MAX_SLOT_PAUSE: Duration = Duration::from_secs(2);
+
+/// Wakes one waiting attempt of this process whenever a check settles, so parallel attempts
+/// of one login take freed slots at once instead of at their next look.
+static SETTLED: std::sync::LazyLock<tokio::sync::Notify> =
+    std::sync::LazyLock::new(tokio::sync::Notify::new);
 
 /// Which kind of login a lock belongs to (staff usernames and guardian emails are separate
 /// name spaces).
@@ -218,8 +227,14 @@ impl Portal {
                     if tokio::time::Instant::now() >= deadline {
                         return Err(DomainError::TooManyAttempts { retry_after: 1 });
                     }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(200));
+                    // Jittered, so that waiters of other processes do not look all at once.
+                    let jitter =
+                        Duration::from_millis(crate::tokens::random_below(50).map_or(0, u64::from));
+                    tokio::select! {
+                        () = SETTLED.notified() => {}
+                        () = tokio::time::sleep(pause + jitter) => {}
+                    }
+                    pause = (pause * 2).min(MAX_SLOT_PAUSE);
                 }
                 Reserve::Granted(next) => {
                     let (version, condition) = match &current {
@@ -273,7 +288,10 @@ impl Portal {
                 self.store.put(item, Condition::VersionIs(version)).await
             };
             match written {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    SETTLED.notify_one();
+                    return Ok(());
+                }
                 Err(StoreError::ConditionFailed) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -381,7 +399,10 @@ mod tests {
         for id in ["1", "2", "3", "4", "5"] {
             s = granted(&s, 100, id);
         }
-        assert_eq!(s.reserve(100 + STALE_RESERVATION_SECONDS - 1, "6"), Reserve::Busy);
+        assert_eq!(
+            s.reserve(100 + STALE_RESERVATION_SECONDS - 1, "6"),
+            Reserve::Busy
+        );
         assert!(matches!(
             s.reserve(100 + STALE_RESERVATION_SECONDS, "6"),
             Reserve::Locked { .. }

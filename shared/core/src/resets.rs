@@ -613,7 +613,10 @@ impl Portal {
             };
             let mut writes = vec![
                 // Exactly once: a concurrent use of the same link fails this condition.
-                Write::Delete(live.link.key.clone(), Condition::VersionIs(live.link.version)),
+                Write::Delete(
+                    live.link.key.clone(),
+                    Condition::VersionIs(live.link.version),
+                ),
                 self.audit_write(
                     account,
                     match kind {

@@ -515,7 +515,11 @@ impl Portal {
                     .lock_read(account, crate::lockout::LoginKind::Guardian, &normalized)
                     .await?;
                 let verified = self
-                    .check_credentials(lock, &PasswordAttempt(raw_password), g.password_hash.as_ref())
+                    .check_credentials(
+                        lock,
+                        &PasswordAttempt(raw_password),
+                        g.password_hash.as_ref(),
+                    )
                     .await?;
                 if verified == Verified::No {
                     return Err(DomainError::Conflict(Conflict::EmailInUse));

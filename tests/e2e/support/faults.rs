@@ -154,7 +154,9 @@ impl Store for FaultStore {
                 self.inner.apply(writes, token).await?;
                 self.set(StoreFault::AppliedThenTimeout(n - 1));
                 self.lost_answers.fetch_add(1, Ordering::SeqCst);
-                Err(StoreError::Unavailable("injected timeout after commit".into()))
+                Err(StoreError::Unavailable(
+                    "injected timeout after commit".into(),
+                ))
             }
             _ => self.inner.apply(writes, token).await,
         }

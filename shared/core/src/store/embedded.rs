@@ -102,7 +102,10 @@ impl Store for EmbeddedStore {
         super::validate_transaction(writes)?;
         let mut map = self.lock();
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        if tokens.get(token).is_some_and(|at| at.elapsed() < TOKEN_LIFE) {
+        if tokens
+            .get(token)
+            .is_some_and(|at| at.elapsed() < TOKEN_LIFE)
+        {
             return Ok(());
         }
         let mut sums = Vec::new();
@@ -110,7 +113,10 @@ impl Store for EmbeddedStore {
             let current = map.get(w.key());
             let holds_here = match w {
                 Write::Add {
-                    field, delta, bound, ..
+                    field,
+                    delta,
+                    bound,
+                    ..
                 } => match bounded_sum(numeric_field(current, field)?, *delta, *bound) {
                     Ok(sum) => {
                         sums.push(sum);
@@ -148,7 +154,9 @@ impl Store for EmbeddedStore {
 
     async fn was_applied(&self, token: &str) -> Result<bool, StoreError> {
         let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(tokens.get(token).is_some_and(|at| at.elapsed() < TOKEN_LIFE))
+        Ok(tokens
+            .get(token)
+            .is_some_and(|at| at.elapsed() < TOKEN_LIFE))
     }
 
     async fn add(
