@@ -175,13 +175,17 @@ async fn a_new_login_accepts_an_invitation(backend: Backend) {
     // Opening the link never uses it up.
     for _ in 0..2 {
         let info = app
-            .get(&app.at(&format!("portal/invitations/{token}")), None)
+            .get(&app.at(&format!("portal/invitation-links/{token}")), None)
             .await;
         let body = info.expect(200);
         assert_eq!(body["family_name"], "Guard Family");
         assert_eq!(body["email"], "Sam@Guard.test");
         assert_eq!(body["inviter"], "Gwen Guard");
     }
+    // The link's old path (beside DELETE portal/invitations/{invitation_id}) is not served.
+    app.get(&app.at(&format!("portal/invitations/{token}")), None)
+        .await
+        .expect_problem(405, "method_not_allowed");
     // Refused accepts do not use it up either.
     let weak = accept(&app, &token, json!({"password": "weak"})).await;
     weak.expect_problem(422, "validation_failed");
@@ -439,7 +443,7 @@ async fn invitations_expire_and_can_be_cancelled_resent_but_not_reused(backend: 
     let (app, primary, _, _) = family_ready(backend).await;
     let (id, old) = invite(&app, &primary, "late@guard.test").await;
     app.advance_clock(7 * 24 * 3600 + 1).await;
-    app.get(&app.at(&format!("portal/invitations/{old}")), None)
+    app.get(&app.at(&format!("portal/invitation-links/{old}")), None)
         .await
         .expect_problem(410, "token_expired");
     accept(&app, &old, json!({}))
@@ -458,7 +462,7 @@ async fn invitations_expire_and_can_be_cancelled_resent_but_not_reused(backend: 
     resent.expect(202);
     let fresh = last_token_to(&app, "late@guard.test").await;
     assert_ne!(fresh, old);
-    app.get(&app.at(&format!("portal/invitations/{old}")), None)
+    app.get(&app.at(&format!("portal/invitation-links/{old}")), None)
         .await
         .expect_problem(400, "invalid_token");
     app.advance_clock(6 * 24 * 3600).await;
@@ -470,7 +474,7 @@ async fn invitations_expire_and_can_be_cancelled_resent_but_not_reused(backend: 
     accept(&app, &fresh, json!({}))
         .await
         .expect_problem(400, "invalid_token");
-    app.get(&app.at(&format!("portal/invitations/{fresh}")), None)
+    app.get(&app.at(&format!("portal/invitation-links/{fresh}")), None)
         .await
         .expect_problem(400, "invalid_token");
     app.post(

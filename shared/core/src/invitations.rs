@@ -86,7 +86,7 @@ pub struct InvitationList {
     pub secondary_users: Vec<SecondaryUser>,
 }
 
-/// `GET portal/invitations/{token}`.
+/// `GET portal/invitation-links/{token}`.
 #[derive(Debug, Clone, Serialize)]
 pub struct InvitationInfo {
     pub family_name: String,
@@ -422,7 +422,7 @@ impl Portal {
         Ok((invitation, item.version))
     }
 
-    /// `GET portal/invitations/{token}`: never uses the link up.
+    /// `GET portal/invitation-links/{token}`: never uses the link up.
     pub async fn invitation_info(
         &self,
         account: &AccountName,

@@ -173,7 +173,7 @@ pub static ROUTES: &[Route] = &[
     // Invitations (primary only: the family gate for writing) and revocation.
     route!(POST "/a/{account}/portal/invitations" => Invite, Family(Write), CreateInvitation),
     route!(GET "/a/{account}/portal/invitations" => Invite, Family(Write), ListInvitations),
-    route!(GET "/a/{account}/portal/invitations/{token}" => Invite, Public, InvitationInfo),
+    route!(GET "/a/{account}/portal/invitation-links/{token}" => Invite, Public, InvitationInfo),
     route!(DELETE "/a/{account}/portal/invitations/{invitation_id}" => Invite, Family(Write), CancelInvitation),
     route!(POST "/a/{account}/portal/invitations/{invitation_id}/resend" => Invite, Family(Write), ResendInvitation),
     route!(POST "/a/{account}/portal/invitations/accept" => Invite, Public, AcceptInvitation),
