@@ -20,7 +20,7 @@ import * as ses from 'aws-cdk-lib/aws-ses';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
-import { DEFAULT_ROUTES_FILE, deployedPath, loadRouteTable, PURGE_FUNCTION, type RouteTable, validateRouteTable, variableNameConflicts } from './routes';
+import { DEFAULT_ROUTES_FILE, loadRouteTable, PURGE_FUNCTION, type RouteTable, validateRouteTable, variableNameConflicts } from './routes';
 
 /**
  * What each HTTP function may do beyond the table and the signing secret (which every HTTP function
@@ -111,10 +111,10 @@ export class PortalStack extends Stack {
       throw new Error(`functions without an entry in FUNCTION_PERMISSIONS (infra/lib/portal-stack.ts): ${missing.join(', ')}`);
     }
 
-    // Sibling path variables with different names are deployed under one name (deployedPath).
-    const deployed = { ...routeTable, routes: routeTable.routes.map((r) => ({ ...r, path: deployedPath(routeTable, r) })) };
-    if (variableNameConflicts(deployed).length > 0) {
-      throw new Error(`path variables still differ after unifying them: ${variableNameConflicts(deployed).join('; ')}`);
+    // API Gateway refuses sibling path variables with different names: fail here, not at deploy.
+    const conflicts = variableNameConflicts(routeTable);
+    if (conflicts.length > 0) {
+      throw new Error(`path variables named differently at one position (API Gateway refuses them): ${conflicts.join('; ')}`);
     }
 
     const portalUrl = ctx('portalUrl', 'https://portal.example.com');
@@ -289,7 +289,7 @@ export class PortalStack extends Stack {
     for (const r of routeTable.routes) {
       new HttpRoute(this, `Route ${r.method} ${r.path}`, {
         httpApi: this.api,
-        routeKey: HttpRouteKey.with(deployedPath(routeTable, r), HttpMethod[r.method]),
+        routeKey: HttpRouteKey.with(r.path, HttpMethod[r.method]),
         integration: integrations.get(r.function)!,
       });
     }

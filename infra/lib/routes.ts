@@ -91,8 +91,9 @@ export function validateRouteTable(raw: unknown, source = 'routes.json'): RouteT
 
 /**
  * Path variables with different names at the same position under the same prefix, e.g.
- * `GET /x/{token}` beside `DELETE /x/{id}`. Clients cannot tell, but API Gateway has been reported
- * to reject such siblings and axum's router panics on them; the synth reports them as a warning.
+ * `GET /x/{token}` beside `DELETE /x/{id}`. API Gateway refuses such siblings, OpenAPI forbids
+ * them (paths that differ only in parameter names) and axum's router panics on them, so the
+ * synth fails on any: give the routes distinct literal segments instead.
  */
 export function variableNameConflicts(table: RouteTable): string[] {
   const seen = new Map<string, { name: string; key: string }>();
@@ -108,33 +109,4 @@ export function variableNameConflicts(table: RouteTable): string[] {
     });
   }
   return conflicts;
-}
-
-/**
- * The path API Gateway gets for each route: sibling path variables under one prefix take the
- * first name the table uses there (`GET /x/{token}` beside `DELETE /x/{id}` deploys as
- * `GET /x/{id}`), since API Gateway rejects differently named siblings. Clients cannot tell, and
- * the functions route on the raw path with the table's own patterns, so nothing else changes.
- */
-export function deployedPath(table: RouteTable, route: Pick<RouteEntry, 'path'>): string {
-  const first = new Map<string, string>();
-  for (const r of table.routes) {
-    const segments = r.path.split('/').slice(1);
-    segments.forEach((seg, i) => {
-      if (!seg.startsWith('{')) return;
-      const prefix = segments.slice(0, i).map((s) => (s.startsWith('{') ? '{}' : s)).join('/');
-      if (!first.has(prefix)) first.set(prefix, seg);
-    });
-  }
-  const segments = route.path.split('/').slice(1);
-  return (
-    '/' +
-    segments
-      .map((seg, i) => {
-        if (!seg.startsWith('{')) return seg;
-        const prefix = segments.slice(0, i).map((s) => (s.startsWith('{') ? '{}' : s)).join('/');
-        return first.get(prefix) ?? seg;
-      })
-      .join('/')
-  );
 }
