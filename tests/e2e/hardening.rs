@@ -24,6 +24,7 @@ both_stores!(
     nobody_sets_the_password_of_a_more_privileged_member,
     a_reset_completes_with_a_hundred_and_fifty_links_outstanding,
     writes_whose_answer_was_lost_are_answered_as_applied,
+    a_primary_change_revokes_forty_guardians_and_sixty_invitations,
 );
 
 /// Sends `n` copies of one request at once; returns the statuses.
@@ -412,4 +413,60 @@ async fn writes_whose_answer_was_lost_are_answered_as_applied(backend: Backend) 
     .expect(202);
     assert_eq!(sms_credits(&app, &owner).await, before - 1);
     store.set(StoreFault::None);
+}
+
+async fn a_primary_change_revokes_forty_guardians_and_sixty_invitations(backend: Backend) {
+    let (app, primary, family_id, _) = family_ready(backend).await;
+    let mut secondaries = Vec::new();
+    for i in 0..40 {
+        secondaries.push(secondary(&app, &primary, &format!("s{i}@guard.test")).await);
+    }
+    let mut pending = Vec::new();
+    for i in 0..60 {
+        pending.push(invite(&app, &primary, &format!("p{i}@guard.test")).await.1);
+    }
+    let owner = app.owner_token().await;
+    let (new_primary, new_token) = secondaries[0].clone();
+    let changed = app
+        .put(
+            &app.at(&format!("office/families/{family_id}/primary-guardian")),
+            Some(&owner),
+            json!({"guardian_id": new_primary}),
+        )
+        .await;
+    let cards = changed.expect(200)["guardians"].as_array().unwrap().clone();
+    assert_eq!(cards.len(), 1, "{cards:?}");
+    // Every other guardian lost access, the old primary included; every invitation is dead.
+    for (_, token) in secondaries
+        .iter()
+        .skip(1)
+        .chain([&(String::new(), primary)])
+    {
+        app.get(&app.at("portal/family"), Some(token))
+            .await
+            .expect_problem(403, "access_revoked");
+    }
+    for token in &pending {
+        accept(&app, token, json!({}))
+            .await
+            .expect_problem(400, "invalid_token");
+    }
+    let fam = app.get(&app.at("portal/family"), Some(&new_token)).await;
+    assert_eq!(fam.expect(200)["access"], "full");
+    let listed = app
+        .get(&app.at("portal/invitations"), Some(&new_token))
+        .await;
+    assert_eq!(listed.expect(200)["invitations"], json!([]));
+    assert_eq!(listed.body["secondary_users"], json!([]));
+    // Each revoked guardian was told.
+    for i in 1..40 {
+        let told = app.messages_to(&format!("s{i}@guard.test")).await;
+        assert!(
+            told.iter().any(|m| m["subject"]
+                .as_str()
+                .unwrap()
+                .contains("family account ended")),
+            "s{i}: {told:?}"
+        );
+    }
 }

@@ -54,6 +54,12 @@ pub struct FamilyRecord {
     /// (or staff accepted the last pending policy): a new family's setup is never complete.
     pub setup_finalized: bool,
     pub created_at: i64,
+    /// Bumped by a change of primary guardian, which revokes every other link and every pending
+    /// invitation in one write: links and invitations of an older generation are dead, whether
+    /// or not the clean-up after the change has reached them yet (so no count of guardians or
+    /// invitations ever has to fit into one transaction).
+    #[serde(default)]
+    pub access_generation: u64,
 }
 
 /// A guardian's link to a family, stored on both sides (family and guardian partitions).
@@ -64,6 +70,17 @@ pub struct Membership {
     pub family_name: String,
     pub role: Role,
     pub added_at: i64,
+    /// The family's access generation when the link was made.
+    #[serde(default)]
+    pub generation: u64,
+}
+
+impl Membership {
+    /// Whether the link still grants access to `family` (see
+    /// [`FamilyRecord::access_generation`]).
+    pub fn is_live(&self, family: &FamilyRecord) -> bool {
+        self.generation == family.access_generation
+    }
 }
 
 /// One family in the switcher and in login responses.
@@ -240,8 +257,23 @@ impl Portal {
         Ok(memberships)
     }
 
-    /// The members of a family (family side).
+    /// The live members of a family (family side).
     pub async fn family_members(
+        &self,
+        account: &AccountName,
+        family: &FamilyRecord,
+    ) -> DomainResult<Vec<Membership>> {
+        Ok(self
+            .all_family_links(account, &family.id)
+            .await?
+            .into_iter()
+            .filter(|m| m.is_live(family))
+            .collect())
+    }
+
+    /// Every link stored on the family's side, live or left over from a revocation whose
+    /// clean-up has not finished.
+    pub(crate) async fn all_family_links(
         &self,
         account: &AccountName,
         family_id: &str,
@@ -290,6 +322,9 @@ impl Portal {
             .find(|i| i.key == keys[1])
             .ok_or(DomainError::AccessRevoked)?;
         let family: FamilyRecord = family_item.record()?;
+        if !membership.is_live(&family) {
+            return Err(DomainError::AccessRevoked);
+        }
         let pending = self.pending_policies(&account, &family_id).await?;
         if membership.role == Role::Secondary {
             if !actor.guardian.age_confirmed {
@@ -314,7 +349,7 @@ impl Portal {
     /// `GET portal/family`.
     pub async fn portal_family(&self, ctx: &FamilyContext) -> DomainResult<PortalFamily> {
         let account = &ctx.actor.auth.account;
-        let members = self.family_members(account, &ctx.family.id).await?;
+        let members = self.family_members(account, &ctx.family).await?;
         let keys: Vec<_> = members
             .iter()
             .map(|m| keys::guardian(account, &m.guardian_id))
@@ -353,7 +388,7 @@ impl Portal {
         family_id: &str,
     ) -> DomainResult<OfficeFamily> {
         let (family, _) = self.family_record(account, family_id).await?;
-        let members = self.family_members(account, family_id).await?;
+        let members = self.family_members(account, &family).await?;
         let keys: Vec<_> = members
             .iter()
             .map(|m| keys::guardian(account, &m.guardian_id))

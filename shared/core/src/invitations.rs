@@ -46,6 +46,17 @@ pub struct InvitationRecord {
     pub status: InvitationStatus,
     pub valid_until: i64,
     pub created_at: i64,
+    /// The family's access generation when the invitation was sent: a change of primary
+    /// guardian kills every invitation of an older one.
+    #[serde(default)]
+    pub generation: u64,
+}
+
+impl InvitationRecord {
+    /// Pending, and not revoked by a change of the family's primary guardian since it was sent.
+    pub fn is_pending_in(&self, family: &crate::families::FamilyRecord) -> bool {
+        self.status == InvitationStatus::Pending && self.generation == family.access_generation
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -220,6 +231,7 @@ impl Portal {
             status: InvitationStatus::Pending,
             valid_until: now + VALID_SECONDS,
             created_at: now,
+            generation: ctx.family.access_generation,
         };
         let audit = self.audit_write(
             &account,
@@ -267,11 +279,11 @@ impl Portal {
             .await?
             .into_iter()
             .map(|(i, _)| i)
-            .filter(|i| i.status == InvitationStatus::Pending)
+            .filter(|i| i.is_pending_in(&ctx.family))
             .collect();
         invitations.sort_by_key(|i| i.created_at);
         let mut secondary_users = Vec::new();
-        for m in self.family_members(account, &ctx.family.id).await? {
+        for m in self.family_members(account, &ctx.family).await? {
             if m.role == Role::Secondary {
                 let (g, _) = self.guardian_record(account, &m.guardian_id).await?;
                 secondary_users.push(SecondaryUser {
@@ -300,7 +312,7 @@ impl Portal {
             .await?
             .ok_or(DomainError::NotFound)?;
         let invitation: InvitationRecord = item.record()?;
-        if invitation.status != InvitationStatus::Pending {
+        if !invitation.is_pending_in(&ctx.family) {
             return Err(DomainError::NotFound);
         }
         Ok((invitation, item.version))
@@ -431,6 +443,9 @@ impl Portal {
         self.tenant(account).await?;
         let (invitation, _) = self.invitation_by_token(account, token).await?;
         let (family, _) = self.family_record(account, &invitation.family_id).await?;
+        if invitation.generation != family.access_generation {
+            return Err(DomainError::InvalidToken);
+        }
         Ok(InvitationInfo {
             family_name: family.name,
             email: invitation.email.clone(),
@@ -527,13 +542,18 @@ impl Portal {
                 guardian
             }
         };
-        let (family, _) = self.family_record(account, &invitation.family_id).await?;
+        let (family, family_version) = self.family_record(account, &invitation.family_id).await?;
+        if invitation.generation != family.access_generation {
+            // Revoked by a change of primary guardian.
+            return Err(DomainError::InvalidToken);
+        }
         let membership = Membership {
             family_id: family.id.clone(),
             guardian_id: guardian.id.clone(),
             family_name: family.name.clone(),
             role: Role::Secondary,
             added_at: now,
+            generation: family.access_generation,
         };
         invitation.status = InvitationStatus::Accepted;
         let mut accepted = self.invitation_item(account, &invitation, version + 1)?;
@@ -545,6 +565,11 @@ impl Portal {
             Condition::Exists,
         ));
         writes.extend(membership.writes(account, Condition::Absent)?);
+        // A change of primary guardian at the same moment wins over this accept.
+        writes.push(Write::Check(
+            keys::family(account, &family.id),
+            Condition::VersionIs(family_version),
+        ));
         writes.push(self.audit_write(
             account,
             Actor::guardian(&guardian.id),

@@ -19,6 +19,31 @@ use crate::notices::QueuedNotice;
 use crate::portal::Portal;
 use crate::store::{Condition, Item, StoreError, Write};
 
+/// Writes of one clean-up transaction at most (well inside the store's limit).
+const CLEANUP_BATCH: usize = 50;
+
+/// Groups the clean-up's units (the writes of one revoked link or invitation, which stay
+/// together) into transactions of at most [`CLEANUP_BATCH`] writes.
+fn batches(units: Vec<Vec<Write>>) -> Vec<Vec<Write>> {
+    let mut out: Vec<Vec<Write>> = Vec::new();
+    for unit in units {
+        match out.last_mut() {
+            Some(last) if last.len() + unit.len() <= CLEANUP_BATCH => last.extend(unit),
+            _ => out.push(unit),
+        }
+    }
+    out
+}
+
+/// The same write without a condition on the stored item (clean-up writes may be repeated).
+fn unconditional(write: Write) -> Write {
+    match write {
+        Write::Delete(key, _) => Write::Delete(key, Condition::Always),
+        Write::Put(item, _) => Write::Put(item, Condition::Always),
+        other => other,
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct PrimaryChangeInput {
     pub guardian_id: Option<String>,
@@ -95,7 +120,7 @@ impl Portal {
             .await?
             .ok_or(DomainError::NotFound)?
             .record()?;
-        if member.role != Role::Secondary {
+        if member.role != Role::Secondary || !member.is_live(&family) {
             return Err(DomainError::NotFound);
         }
         let (secondary, _) = self.guardian_record(account, secondary_id).await?;
@@ -163,7 +188,7 @@ impl Portal {
             .filter(|g| !g.trim().is_empty())
             .ok_or_else(|| DomainError::Validation(vec![FieldError::required("guardian_id")]))?;
         let (mut family, family_version) = self.family_record(account, family_id).await?;
-        let members = self.family_members(account, family_id).await?;
+        let members = self.family_members(account, &family).await?;
         let not_member = || {
             DomainError::Validation(vec![FieldError::new(
                 "guardian_id",
@@ -181,11 +206,25 @@ impl Portal {
         let (new_primary, _) = self.guardian_record(account, &new_id).await?;
         let tenant = self.tenant(account).await?;
         let new_email = new_primary.email.normalized();
+        // The decision, one transaction of fixed size: the primary-email guards, the family
+        // with a new access generation (which ends every other link and every pending
+        // invitation at once, see `FamilyRecord::access_generation`), the new primary's link
+        // and the audit entry.
+        let old_primary_id = family.primary_guardian_id.clone();
+        let old_email = family.primary_email.clone();
+        family.primary_guardian_id = new_id.clone();
+        family.primary_email = new_email.clone();
+        family.access_generation += 1;
+        let promoted = Membership {
+            family_id: family.id.clone(),
+            guardian_id: new_id.clone(),
+            family_name: family.name.clone(),
+            role: Role::Primary,
+            added_at: self.clock.epoch(),
+            generation: family.access_generation,
+        };
         let mut writes = vec![
-            Write::Delete(
-                keys::primary_email(account, &family.primary_email),
-                Condition::Always,
-            ),
+            Write::Delete(keys::primary_email(account, &old_email), Condition::Always),
             Write::Put(
                 Item::from_record(
                     keys::primary_email(account, &new_email),
@@ -193,9 +232,35 @@ impl Portal {
                 )?,
                 Condition::Absent,
             ),
+            Write::Put(
+                Item::from_record(keys::family(account, &family.id), &family)?
+                    .with_version(family_version + 1),
+                Condition::VersionIs(family_version),
+            ),
+            self.audit_write(
+                account,
+                actor.actor(),
+                "family.primary_changed",
+                Some(&family.id),
+                json!({"old": old_primary_id, "new": new_id}),
+            )?,
         ];
+        writes.extend(promoted.writes(account, Condition::Exists)?);
+        match self.store.transact(writes).await {
+            Ok(()) => {}
+            Err(StoreError::TransactionConflict(Some(1))) => {
+                return Err(DomainError::Conflict(Conflict::EmailInUse));
+            }
+            Err(StoreError::TransactionConflict(_)) => {
+                return Err(DomainError::Store(StoreError::Contention));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // The clean-up, in bounded batches: the dead links go, each revoked guardian and the
+        // new primary are told, the dead invitations stop answering. Every write is idempotent,
+        // so a batch may be retried; access already ended with the decision above.
+        let mut cleanup = Vec::new();
         let mut notices = Vec::new();
-        // Everyone but the new primary loses access; each is a revocation with its notices.
         for m in &members {
             if m.guardian_id == new_id {
                 continue;
@@ -211,68 +276,32 @@ impl Portal {
                     &tenant.business_name,
                 )
                 .await?;
-            writes.extend(w);
+            cleanup.push(w.into_iter().map(unconditional).collect::<Vec<_>>());
             notices.extend(n);
         }
-        let promoted = Membership {
-            family_id: family.id.clone(),
-            guardian_id: new_id.clone(),
-            family_name: family.name.clone(),
-            role: Role::Primary,
-            added_at: self.clock.epoch(),
-        };
-        writes.extend(promoted.writes(account, Condition::Exists)?);
         let now = self.clock.epoch();
-        for (mut invitation, version) in self.invitations_of(account, family_id).await? {
+        for (mut invitation, _) in self.invitations_of(account, family_id).await? {
             if invitation.status != InvitationStatus::Pending {
                 continue;
             }
             invitation.status = InvitationStatus::Revoked;
-            writes.push(Write::Delete(
-                keys::invitation_token(account, &invitation.token_hash),
-                Condition::Always,
-            ));
-            writes.push(Write::Put(
-                Item::from_record(
-                    keys::invitation(account, family_id, &invitation.id),
-                    &invitation,
-                )?
-                .with_version(version + 1)
-                .expiring_at(now),
-                Condition::VersionIs(version),
-            ));
+            cleanup.push(vec![
+                Write::Delete(
+                    keys::invitation_token(account, &invitation.token_hash),
+                    Condition::Always,
+                ),
+                Write::Put(
+                    Item::from_record(
+                        keys::invitation(account, family_id, &invitation.id),
+                        &invitation,
+                    )?
+                    .expiring_at(now),
+                    Condition::Always,
+                ),
+            ]);
         }
-        let old_primary_id = family.primary_guardian_id.clone();
-        family.primary_guardian_id = new_id.clone();
-        family.primary_email = new_email;
-        writes.push(Write::Put(
-            Item::from_record(keys::family(account, &family.id), &family)?
-                .with_version(family_version + 1),
-            Condition::VersionIs(family_version),
-        ));
-        writes.push(self.audit_write(
-            account,
-            actor.actor(),
-            "family.primary_changed",
-            Some(&family.id),
-            json!({"old": old_primary_id, "new": new_id}),
-        )?);
-        if writes.len() > 25 {
-            return Err(DomainError::Internal(
-                "too many guardians and invitations to change the primary in one step".into(),
-            ));
-        }
-        match self.store.transact(writes).await {
-            Ok(()) => {}
-            Err(StoreError::TransactionConflict(Some(1))) => {
-                return Err(DomainError::Conflict(Conflict::EmailInUse));
-            }
-            Err(StoreError::TransactionConflict(_)) => {
-                return Err(DomainError::Store(StoreError::Unavailable(
-                    "the family changed meanwhile; try again".into(),
-                )));
-            }
-            Err(e) => return Err(e.into()),
+        for batch in batches(cleanup) {
+            self.store.transact(batch).await?;
         }
         self.send_notices(notices).await;
         self.office_family(account, family_id).await

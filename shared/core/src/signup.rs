@@ -553,6 +553,7 @@ impl Portal {
             client: client.to_owned(),
             setup_finalized: false,
             created_at: now,
+            access_generation: 0,
         };
         let membership = Membership {
             family_id: family.id.clone(),
@@ -560,6 +561,7 @@ impl Portal {
             family_name: family.name.clone(),
             role: Role::Primary,
             added_at: now,
+            generation: family.access_generation,
         };
         // Index 0: the primary-email guard, so a lost race is recognised as email_in_use.
         writes.insert(

@@ -37,7 +37,7 @@ use crate::response::Outcome;
 /// What a route's guard established about the caller.
 enum Caller {
     Anonymous,
-    Session(Authenticated),
+    Session(Box<Authenticated>),
     Staff(Box<StaffActor>),
     Guardian(Box<GuardianActor>),
     Family(Box<FamilyContext>),
@@ -146,7 +146,7 @@ impl App {
         let activity = req.method() != Method::GET && req.method() != Method::HEAD;
         let auth = self.portal.authenticate(account, token, activity).await?;
         match guard {
-            Guard::Public | Guard::Session => Ok(Caller::Session(auth)),
+            Guard::Public | Guard::Session => Ok(Caller::Session(Box::new(auth))),
             Guard::Staff => Ok(Caller::Staff(Box::new(
                 self.portal.staff_actor(auth, false).await?,
             ))),
