@@ -38,6 +38,18 @@ export function functionMemoryMiB(name: string): number {
   return 1024;
 }
 
+/**
+ * Seconds an HTTP function may run. Functions that check passwords may wait for a lockout slot
+ * while other checks of the same login are in flight (up to 15 s, see shared/core lockout.rs),
+ * so they get 25 s, inside API Gateway's 30 s integration limit; the others 10 s.
+ */
+export function functionTimeoutSeconds(name: string): number {
+  return PASSWORD_CHECKING_FUNCTIONS.includes(name) ? 25 : 10;
+}
+
+/** The route groups with a route that checks a login's password. */
+export const PASSWORD_CHECKING_FUNCTIONS: readonly string[] = ['login', 'signup', 'invite', 'reset-password'];
+
 export const FUNCTION_PERMISSIONS: Readonly<Record<string, { readonly mail: boolean; readonly sms: boolean }>> = {
   login: { mail: false, sms: false },
   signup: { mail: true, sms: false }, // email verification
@@ -228,7 +240,7 @@ export class PortalStack extends Stack {
     };
     for (const name of routeTable.functions) {
       const perms = FUNCTION_PERMISSIONS[name];
-      const fn = makeFunction(name, { memoryMiB: functionMemoryMiB(name), timeout: Duration.seconds(10), environment: httpEnv });
+      const fn = makeFunction(name, { memoryMiB: functionMemoryMiB(name), timeout: Duration.seconds(functionTimeoutSeconds(name)), environment: httpEnv });
       fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'TableReadWrite', actions: TABLE_RW_ACTIONS, resources: [this.table.tableArn] }));
       this.signingKey.grantRead(fn);
       if (perms.mail) fn.addToRolePolicy(sendMail);

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import { FUNCTION_PERMISSIONS, functionMemoryMiB, PortalStack } from '../lib/portal-stack';
+import { FUNCTION_PERMISSIONS, functionMemoryMiB, functionTimeoutSeconds, PortalStack } from '../lib/portal-stack';
 import { DEFAULT_ROUTES_FILE, loadRouteTable, PURGE_FUNCTION, type RouteTable, routeKey, variableNameConflicts } from '../lib/routes';
 
 const table = loadRouteTable(DEFAULT_ROUTES_FILE);
@@ -115,7 +115,9 @@ describe('functions', () => {
       const purge = name === PURGE_FUNCTION;
       assert.equal(props.MemorySize, purge ? 256 : functionMemoryMiB(name), name);
       if (name === 'login') assert.equal(props.MemorySize, 1769, 'login verifies argon2 on every request: a full vCPU');
-      assert.equal(props.Timeout, purge ? 300 : 10, name);
+      assert.equal(props.Timeout, purge ? 300 : functionTimeoutSeconds(name), name);
+      if (name === 'login') assert.equal(props.Timeout, 25, 'a login may wait for a lockout slot');
+      if (name === 'office') assert.equal(props.Timeout, 10, name);
       const env = props.Environment.Variables;
       assert.ok(env.TABLE_NAME, name);
       assert.equal(env.RUST_LOG, 'info');

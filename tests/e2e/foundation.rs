@@ -21,6 +21,7 @@ both_stores!(
     tampered_tokens_are_refused,
     terms_gate_office_routes_until_accepted,
     settings_are_validated_and_update_the_login_warnings,
+    branding_colours_are_refused_below_four_and_a_half_to_one,
     audit_lists_newest_first_with_a_cursor,
     bad_requests_get_problem_documents,
 );
@@ -536,4 +537,73 @@ async fn bad_requests_get_problem_documents(backend: Backend) {
     app.request(reqwest::Method::DELETE, &app.at("session"), None, None)
         .await
         .expect_problem(405, "method_not_allowed");
+}
+
+async fn branding_colours_are_refused_below_four_and_a_half_to_one(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.owner_token().await;
+    let settings = app.at("office/settings");
+    let shown = app.get(&settings, Some(&token)).await;
+    assert_eq!(
+        shown.expect(200)["branding"],
+        json!({"logo_url": null, "primary_color": null, "accent_color": null})
+    );
+    let ok = app
+        .patch(
+            &settings,
+            Some(&token),
+            json!({"branding": {"primary_color": "#1A4D8F", "accent_color": "#FFFFFF",
+                                "logo_url": "https://cdn.swim.test/logo.png"}}),
+        )
+        .await;
+    assert_eq!(
+        ok.expect(200)["branding"],
+        json!({"logo_url": "https://cdn.swim.test/logo.png", "primary_color": "#1a4d8f",
+               "accent_color": "#ffffff"})
+    );
+    // A pair below 4.5:1 (also with one colour already stored) is refused and changes nothing.
+    let low = app
+        .patch(
+            &settings,
+            Some(&token),
+            json!({"branding": {"accent_color": "#3366aa"}, "business_name": "Renamed"}),
+        )
+        .await;
+    low.expect_problem(422, "validation_failed");
+    assert_eq!(
+        low.field_errors(),
+        vec![(
+            "branding.accent_color".to_owned(),
+            "insufficient_contrast".to_owned()
+        )]
+    );
+    let bad = app
+        .patch(
+            &settings,
+            Some(&token),
+            json!({"branding": {"primary_color": "blue", "logo_url": "javascript:alert(1)"}}),
+        )
+        .await;
+    bad.expect_problem(422, "validation_failed");
+    let mut fields = bad.field_errors();
+    fields.sort();
+    assert_eq!(
+        fields,
+        vec![
+            ("branding.logo_url".to_owned(), "invalid".to_owned()),
+            ("branding.primary_color".to_owned(), "invalid".to_owned()),
+        ]
+    );
+    let after = app.get(&settings, Some(&token)).await;
+    assert_eq!(after.expect(200)["branding"]["accent_color"], "#ffffff");
+    assert_ne!(after.body["business_name"], "Renamed");
+    // null clears a field.
+    let cleared = app
+        .patch(
+            &settings,
+            Some(&token),
+            json!({"branding": {"logo_url": null}}),
+        )
+        .await;
+    assert_eq!(cleared.expect(200)["branding"]["logo_url"], Value::Null);
 }

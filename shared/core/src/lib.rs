@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod branding;
 pub mod clock;
 pub mod contact;
 pub mod error;

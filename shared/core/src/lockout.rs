@@ -30,8 +30,8 @@ pub const LOCK_SECONDS: i64 = 15 * 60;
 /// A check still in flight after this long is taken for a failure (its request died).
 pub const STALE_RESERVATION_SECONDS: i64 = 60;
 /// How long an attempt waits for a slot while the other checks in flight finish (within API
-/// Gateway's 30-second limit).
-const SLOT_WAIT: Duration = Duration::from_secs(20);
+/// Gateway's 30-second limit and the password-checking functions' 25-second timeout).
+const SLOT_WAIT: Duration = Duration::from_secs(15);
 /// The longest pause between two looks at a busy lock. Within one process a settled check
 /// wakes one waiter at once ([`SETTLED`]); the pause is for checks settled elsewhere.
 const MAX_SLOT_PAUSE: Duration = Duration::from_secs(2);

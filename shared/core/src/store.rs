@@ -40,7 +40,7 @@ pub const TRANSACTION_TOKEN_SECONDS: i64 = 3600;
 
 /// Attempts of a transaction whose outcome was unknown (a timeout, an outage, contention)
 /// before the request gives up with `Unavailable`.
-const TRANSACT_ATTEMPTS: u32 = 3;
+const TRANSACT_ATTEMPTS: u32 = 2;
 
 /// The primary key of an item.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

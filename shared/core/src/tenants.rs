@@ -1,6 +1,7 @@
 //! Tenants (accounts): the business's settings, SMS credits, and the platform's Terms &
 //! Conditions version that staff must accept.
 
+use crate::branding::{Branding, BrandingChange, BrandingInput};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -38,6 +39,9 @@ pub struct TenantRecord {
     pub custom_fields: Vec<CustomField>,
     pub owner_staff_id: String,
     pub created_at: i64,
+    /// Logo and colours of the hosted pages.
+    #[serde(default)]
+    pub branding: Branding,
 }
 
 impl TenantRecord {
@@ -69,6 +73,7 @@ pub struct Settings {
     pub sms_enabled: bool,
     pub sms_credits: i64,
     pub custom_fields: Vec<CustomField>,
+    pub branding: Branding,
 }
 
 /// Public facts about a tenant (`GET /a/{account}`).
@@ -96,6 +101,7 @@ pub struct SettingsInput {
     pub email_validation_required: Option<bool>,
     pub sms_enabled: Option<bool>,
     pub custom_fields: Option<Vec<CustomFieldInput>>,
+    pub branding: Option<BrandingInput>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +122,7 @@ pub struct SettingsChange {
     email_validation_required: Option<bool>,
     sms_enabled: Option<bool>,
     custom_fields: Option<Vec<CustomField>>,
+    branding: Option<BrandingChange>,
 }
 
 fn parse_optional<T>(
@@ -173,6 +180,10 @@ impl SettingsChange {
             }
             parsed
         });
+        let branding = input
+            .branding
+            .as_ref()
+            .map(|b| BrandingChange::parse(b, &mut errors));
         errors.finish()?;
         Ok(Self {
             business_name,
@@ -183,10 +194,18 @@ impl SettingsChange {
             email_validation_required: input.email_validation_required,
             sms_enabled: input.sms_enabled,
             custom_fields,
+            branding,
         })
     }
 
-    fn apply(&self, t: &mut TenantRecord) {
+    /// Applies the change; refused (nothing applied) when the resulting branding colours fall
+    /// below the contrast rule.
+    fn apply(&self, t: &mut TenantRecord) -> DomainResult<()> {
+        if let Some(change) = &self.branding {
+            t.branding = change
+                .applied_to(&t.branding)
+                .map_err(|e| DomainError::Validation(vec![e]))?;
+        }
         if let Some(v) = &self.business_name {
             t.business_name = v.clone();
         }
@@ -211,6 +230,7 @@ impl SettingsChange {
         if let Some(v) = &self.custom_fields {
             t.custom_fields = v.clone();
         }
+        Ok(())
     }
 }
 
@@ -333,7 +353,7 @@ impl Portal {
                 .await?
                 .ok_or(DomainError::AccountNotFound)?;
             let mut tenant: TenantRecord = item.record()?;
-            change.apply(&mut tenant);
+            change.apply(&mut tenant)?;
             let updated =
                 Item::from_record(item.key.clone(), &tenant)?.with_version(item.version + 1);
             let audit =
@@ -374,8 +394,9 @@ impl Portal {
             custom_fields: Vec::new(),
             owner_staff_id: String::new(),
             created_at: now,
+            branding: Branding::default(),
         };
-        new.settings.apply(&mut tenant);
+        new.settings.apply(&mut tenant)?;
         tenant.business_name = new.business_name;
         let owner: StaffRecord = self.staff_record_for(new.owner, true).await?;
         tenant.owner_staff_id = owner.id.clone();
@@ -475,5 +496,6 @@ fn settings_view(t: TenantRecord, sms_credits: i64) -> Settings {
         sms_enabled: t.sms_enabled,
         sms_credits,
         custom_fields: t.custom_fields,
+        branding: t.branding,
     }
 }

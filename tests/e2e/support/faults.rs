@@ -190,3 +190,80 @@ impl Store for FaultStore {
         self.inner.expired(bucket, now, limit, after).await
     }
 }
+
+/// Counts the calls made through the port (one store request each, but for reads of more than
+/// 100 keys and multi-page queries), to show what a flow costs whatever the data behind it.
+pub struct CountingStore {
+    pub inner: Arc<dyn Store>,
+    pub calls: AtomicUsize,
+}
+
+impl CountingStore {
+    pub fn new(inner: Arc<dyn Store>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            calls: AtomicUsize::new(0),
+        })
+    }
+
+    /// The calls since the last take.
+    pub fn take(&self) -> usize {
+        self.calls.swap(0, Ordering::SeqCst)
+    }
+
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.count();
+        self.inner.get(key).await
+    }
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        self.count();
+        self.inner.get_many(keys).await
+    }
+    async fn put(&self, item: Item, c: Condition) -> Result<(), StoreError> {
+        self.count();
+        self.inner.put(item, c).await
+    }
+    async fn delete(&self, key: &Key, c: Condition) -> Result<(), StoreError> {
+        self.count();
+        self.inner.delete(key, c).await
+    }
+    async fn apply(&self, writes: &[Write], token: &str) -> Result<(), StoreError> {
+        self.count();
+        self.inner.apply(writes, token).await
+    }
+    async fn was_applied(&self, token: &str) -> Result<bool, StoreError> {
+        self.count();
+        self.inner.was_applied(token).await
+    }
+    async fn add(
+        &self,
+        key: &Key,
+        field: &str,
+        delta: i64,
+        bound: Bound,
+    ) -> Result<i64, StoreError> {
+        self.count();
+        self.inner.add(key, field, delta, bound).await
+    }
+    async fn query(&self, pk: &str, q: Query) -> Result<Page, StoreError> {
+        self.count();
+        self.inner.query(pk, q).await
+    }
+    async fn expired(
+        &self,
+        bucket: i64,
+        now: i64,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<ExpiredPage, StoreError> {
+        self.count();
+        self.inner.expired(bucket, now, limit, after).await
+    }
+}
