@@ -82,6 +82,7 @@ pub async fn spawn(options: Options) -> Result<Running, DomainError> {
             .portal_url
             .unwrap_or_else(|| format!("http://{addr}")),
     };
+    portal.hasher.prepare().await?;
     let app = App::new(portal, None);
     let server = Arc::new(Server {
         app,

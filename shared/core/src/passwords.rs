@@ -218,6 +218,14 @@ impl PasswordHasherConfig {
         .await
     }
 
+    /// Computes the dummy hash of unknown-user checks now, at start-up (on the blocking pool),
+    /// so that no request pays for it: the first unknown name would otherwise take a hash
+    /// longer than a known one.
+    pub async fn prepare(&self) -> Result<(), DomainError> {
+        let config = self.clone();
+        blocking(move || config.dummy_hash().map(|_| ())).await
+    }
+
     fn dummy_hash(&self) -> Result<&'static PasswordHashString, DomainError> {
         static DUMMY: OnceLock<PasswordHashString> = OnceLock::new();
         if let Some(h) = DUMMY.get() {

@@ -92,6 +92,7 @@ pub async fn portal_from_env(issues_tokens: bool) -> Result<Portal, Error> {
         signer: TokenSigner::new(&key)?,
         portal_url,
     };
+    portal.hasher.prepare().await?;
     Ok(portal)
 }
 
