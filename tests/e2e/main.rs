@@ -10,6 +10,7 @@ mod faults;
 mod foundation;
 mod functions;
 mod hardening;
+mod hardening_edges;
 mod lambda_events;
 mod office_staff;
 mod openapi_coverage;

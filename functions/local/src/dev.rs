@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use portal_core::account::AccountName;
-use portal_core::clock::{AdjustableClock, Clock, rfc3339};
+use portal_core::clock::{AdjustableClock, Clock, MAX_ADVANCE_SECONDS, rfc3339};
 use portal_core::contact::parse_text;
 use portal_core::error::FieldErrors;
 use portal_core::staff::{NewStaff, StaffInput};
@@ -98,18 +98,19 @@ impl Dev<'_> {
                 Ok(no_content())
             }
             (Method::POST, "/_dev/clock") => {
+                // 0 to 10 years in all; anything else is refused whole and moves nothing.
                 let body: ClockBody = json_body(req)?;
-                let seconds = body.advance_seconds.ok_or_else(|| {
-                    DomainError::Validation(vec![FieldError::required("advance_seconds")])
-                })?;
-                if seconds < 0 {
-                    return Err(DomainError::Validation(vec![FieldError::new(
-                        "advance_seconds",
-                        "invalid",
-                        "the clock only moves forward",
-                    )]));
-                }
-                let now = self.clock.advance(seconds);
+                let now = body
+                    .advance_seconds
+                    .and_then(|seconds| self.clock.advance(seconds))
+                    .ok_or_else(|| {
+                        DomainError::Malformed(format!(
+                            "advance_seconds must be an integer from 0 that keeps the clock \
+                             within {MAX_ADVANCE_SECONDS} s (10 years) of real time in all; \
+                             it is now {} s ahead",
+                            self.clock.offset_seconds()
+                        ))
+                    })?;
                 json(StatusCode::OK, &serde_json::json!({"now": rfc3339(now)}))
             }
             (Method::POST, "/_dev/purge") => {

@@ -24,7 +24,12 @@ impl Clock for SystemClock {
     }
 }
 
-/// System time plus an offset that only moves forward (`POST /_dev/clock`, tests).
+/// How far an [`AdjustableClock`] may move in all: 10 years (of 365 days).
+pub const MAX_ADVANCE_SECONDS: i64 = 10 * 365 * 86_400;
+
+/// System time plus an offset that only moves forward (`POST /_dev/clock`, tests), by at most
+/// [`MAX_ADVANCE_SECONDS`] in all, so every time the domain computes stays far inside the
+/// ranges of `time` and of epoch-second arithmetic.
 #[derive(Debug, Default)]
 pub struct AdjustableClock {
     offset_seconds: AtomicI64,
@@ -35,11 +40,26 @@ impl AdjustableClock {
         Self::default()
     }
 
-    /// Moves the clock forward; negative amounts are ignored (time never runs backwards).
-    pub fn advance(&self, seconds: i64) -> OffsetDateTime {
+    /// Moves the clock forward by `seconds`, or, when that is negative or would take the total
+    /// past [`MAX_ADVANCE_SECONDS`], leaves it unchanged and answers `None`. Atomic: concurrent
+    /// calls never pass the bound together.
+    pub fn advance(&self, seconds: i64) -> Option<OffsetDateTime> {
+        if !(0..=MAX_ADVANCE_SECONDS).contains(&seconds) {
+            return None;
+        }
         self.offset_seconds
-            .fetch_add(seconds.max(0), Ordering::SeqCst);
-        self.now()
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |offset| {
+                offset
+                    .checked_add(seconds)
+                    .filter(|total| *total <= MAX_ADVANCE_SECONDS)
+            })
+            .ok()?;
+        Some(self.now())
+    }
+
+    /// How far the clock has been moved in all (seconds).
+    pub fn offset_seconds(&self) -> i64 {
+        self.offset_seconds.load(Ordering::SeqCst)
     }
 }
 
@@ -62,4 +82,25 @@ pub fn rfc3339_epoch(epoch: i64) -> String {
     OffsetDateTime::from_unix_timestamp(epoch)
         .map(rfc3339)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_adjustable_clock_moves_zero_to_ten_years_in_all() {
+        let clock = AdjustableClock::new();
+        assert!(clock.advance(-1).is_none());
+        assert!(clock.advance(i64::MAX).is_none());
+        assert!(clock.advance(MAX_ADVANCE_SECONDS + 1).is_none());
+        assert_eq!(clock.offset_seconds(), 0);
+        assert!(clock.advance(0).is_some());
+        assert!(clock.advance(MAX_ADVANCE_SECONDS - 10).is_some());
+        assert!(clock.advance(11).is_none());
+        assert_eq!(clock.offset_seconds(), MAX_ADVANCE_SECONDS - 10);
+        assert!(clock.advance(10).is_some());
+        assert!(clock.advance(1).is_none());
+        assert_eq!(clock.offset_seconds(), MAX_ADVANCE_SECONDS);
+    }
 }
