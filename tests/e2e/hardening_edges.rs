@@ -1,11 +1,31 @@
 //! Rules of the contract at the edges (issue 15), one test per rule, named by the rule it
 //! proves, on both stores wherever a store is involved.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use portal_core::store::{
+    Bound, Condition, ExpiredPage, Item, Key, Page, Query, Store, StoreError, Write,
+};
+use portal_http::routes::{ROUTES, RouteId};
+use reqwest::Method;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::support::app::{Backend, OWNER_PASSWORD, TestApp};
+use crate::both_stores;
+use crate::secondary::SECONDARY_PASSWORD;
+use crate::signup::{sign_up, signup_body};
+use crate::support::app::{Backend, OWNER_PASSWORD, TestApp, store_for};
+
+both_stores!(
+    over_long_ids_in_paths_and_bodies_are_answered_as_unknown_ids_without_reaching_the_store,
+    over_long_tokens_are_invalid_tokens_before_any_store_call,
+    audit_cursors_not_issued_by_the_endpoint_are_malformed_before_reaching_the_store,
+);
 
 // ------------------------------------------------------------------ 1. /_dev/clock
 
@@ -84,4 +104,405 @@ async fn dev_clock_moves_zero_to_ten_years_in_all_and_refuses_anything_else_unch
     let token = login.expect(200)["token"].as_str().unwrap().to_owned();
     app.get(&app.at("session"), Some(&token)).await.expect(200);
     app.post("/_dev/purge", None, json!({})).await.expect(200);
+}
+
+// ------------------------------------------------------------------ 2. lengths at the edge
+
+/// A store that records every key, partition and cursor it is asked about, and counts calls.
+struct RecordingStore {
+    inner: Arc<dyn Store>,
+    calls: AtomicUsize,
+    seen: Mutex<Vec<String>>,
+}
+
+impl RecordingStore {
+    fn new(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            calls: AtomicUsize::new(0),
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn note<'a>(&self, parts: impl IntoIterator<Item = &'a str>) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let mut seen = self.seen.lock().unwrap();
+        seen.extend(parts.into_iter().map(str::to_owned));
+    }
+
+    fn note_key(&self, key: &Key) {
+        self.note([key.pk.as_str(), key.sk.as_str()]);
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Every recorded key part, partition and cursor that contains `needle`.
+    fn seen_containing(&self, needle: &str) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.contains(needle))
+            .map(|s| s.chars().take(80).collect())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Store for RecordingStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.note_key(key);
+        self.inner.get(key).await
+    }
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        self.note(keys.iter().flat_map(|k| [k.pk.as_str(), k.sk.as_str()]));
+        self.inner.get_many(keys).await
+    }
+    async fn put(&self, item: Item, c: Condition) -> Result<(), StoreError> {
+        self.note_key(&item.key);
+        self.inner.put(item, c).await
+    }
+    async fn delete(&self, key: &Key, c: Condition) -> Result<(), StoreError> {
+        self.note_key(key);
+        self.inner.delete(key, c).await
+    }
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.note(
+            writes
+                .iter()
+                .flat_map(|w| [w.key().pk.as_str(), w.key().sk.as_str()]),
+        );
+        self.inner.transact(writes).await
+    }
+    async fn add(
+        &self,
+        key: &Key,
+        field: &str,
+        delta: i64,
+        bound: Bound,
+    ) -> Result<i64, StoreError> {
+        self.note_key(key);
+        self.inner.add(key, field, delta, bound).await
+    }
+    async fn query(&self, pk: &str, q: Query) -> Result<Page, StoreError> {
+        self.note([pk, q.sk_prefix.as_str(), q.after.as_deref().unwrap_or("")]);
+        self.inner.query(pk, q).await
+    }
+    async fn expired(
+        &self,
+        bucket: i64,
+        now: i64,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<ExpiredPage, StoreError> {
+        self.note([after.as_deref().unwrap_or("")]);
+        self.inner.expired(bucket, now, limit, after).await
+    }
+}
+
+/// A server with tenant `swim` (sign-up without email validation) on a recorded store.
+async fn spawn_recorded(backend: Backend) -> (TestApp, Arc<RecordingStore>) {
+    let store = Arc::new(RecordingStore::new(store_for(backend).await));
+    let app = TestApp::spawn_on(store.clone()).await;
+    app.patch_tenant(json!({"email_validation_required": false}))
+        .await;
+    (app, store)
+}
+
+/// The path of a route of the table with `{account}` filled in and `{param}` replaced by
+/// `value` (so the test follows the table if a path is renamed).
+fn route_path(app: &TestApp, id: RouteId, param: &str, value: &str) -> String {
+    let route = ROUTES.iter().find(|r| r.id == id).expect("a route");
+    route
+        .path
+        .replace("{account}", &app.account)
+        .replace(&format!("{{{param}}}"), value)
+}
+
+const MARKER: &str = "ZZZZZZZZZZZZZZZZ";
+
+/// Values for one id or token: unknown but plausible, just over the 128-character bound, and
+/// far over it (beyond DynamoDB's 1,024-byte sort key).
+fn unknown_values(plausible_len: usize) -> [String; 3] {
+    [
+        "A".repeat(plausible_len),
+        "Z".repeat(129),
+        "Z".repeat(1_500),
+    ]
+}
+
+async fn over_long_ids_in_paths_and_bodies_are_answered_as_unknown_ids_without_reaching_the_store(
+    backend: Backend,
+) {
+    let (app, store) = spawn_recorded(backend).await;
+    let owner = app.owner_token().await;
+    let policy = app
+        .post(
+            &app.at("office/policies"),
+            Some(&owner),
+            json!({"title": "Photos", "body": "Text", "required": false}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let family = sign_up(&app, "p@edges.test").await;
+    let primary = family["token"].as_str().unwrap().to_owned();
+    let family_id = family["family_id"].as_str().unwrap().to_owned();
+    let guardian_id = family["guardian_id"].as_str().unwrap().to_owned();
+
+    // (method, path with `{}` for the id, whose token, body)
+    let cases: Vec<(Method, String, &str, Value)> = vec![
+        (Method::GET, "office/staff/{}".into(), &owner, Value::Null),
+        (
+            Method::PUT,
+            "office/staff/{}/permissions".into(),
+            &owner,
+            json!({}),
+        ),
+        (
+            Method::PUT,
+            "office/staff/{}/password".into(),
+            &owner,
+            json!({"new_password": "N3w-Desk!pw"}),
+        ),
+        (
+            Method::POST,
+            "office/staff/{}/password-reset".into(),
+            &owner,
+            json!({"channel": "email"}),
+        ),
+        (
+            Method::POST,
+            "office/guardians/{}/password-reset".into(),
+            &owner,
+            json!({"channel": "email"}),
+        ),
+        (
+            Method::PUT,
+            "office/policies/{}".into(),
+            &owner,
+            json!({"title": "T", "body": "B", "required": false}),
+        ),
+        (
+            Method::GET,
+            "office/families/{}".into(),
+            &owner,
+            Value::Null,
+        ),
+        (
+            Method::POST,
+            format!("office/families/{{}}/policies/{policy}/manual-accept"),
+            &owner,
+            json!({}),
+        ),
+        (
+            Method::POST,
+            format!("office/families/{family_id}/policies/{{}}/manual-accept"),
+            &owner,
+            json!({}),
+        ),
+        (
+            Method::DELETE,
+            format!("office/families/{{}}/secondary-users/{guardian_id}"),
+            &owner,
+            Value::Null,
+        ),
+        (
+            Method::DELETE,
+            format!("office/families/{family_id}/secondary-users/{{}}"),
+            &owner,
+            Value::Null,
+        ),
+        (
+            Method::PUT,
+            "office/families/{}/primary-guardian".into(),
+            &owner,
+            json!({"guardian_id": guardian_id}),
+        ),
+        (
+            Method::DELETE,
+            "portal/invitations/{}".into(),
+            &primary,
+            Value::Null,
+        ),
+        (
+            Method::POST,
+            "portal/invitations/{}/resend".into(),
+            &primary,
+            json!({}),
+        ),
+        (
+            Method::DELETE,
+            "portal/secondary-users/{}".into(),
+            &primary,
+            Value::Null,
+        ),
+    ];
+    for (method, path, token, body) in &cases {
+        for value in unknown_values(22) {
+            let body = (!body.is_null()).then(|| body.clone());
+            let r = app
+                .request(
+                    method.clone(),
+                    &app.at(&path.replace("{}", &value)),
+                    Some(token),
+                    body,
+                )
+                .await;
+            assert_eq!(
+                (r.status.as_u16(), r.code()),
+                (404, "not_found"),
+                "{method} {path} with a {}-character id: {}",
+                value.len(),
+                r.body
+            );
+        }
+    }
+    // Ids in bodies: a family to switch to, the user group of a new staff member.
+    for value in unknown_values(22) {
+        app.post(
+            &app.at("portal/session/family"),
+            Some(&primary),
+            json!({"family_id": value}),
+        )
+        .await
+        .expect_problem(403, "forbidden");
+        let r = app
+            .post(
+                &app.at("office/staff"),
+                Some(&owner),
+                json!({"username": "fred", "first_name": "Fred", "last_name": "Desk",
+                       "password": "Fr0nt-Desk!x", "user_group_id": value}),
+            )
+            .await;
+        assert_eq!(
+            r.field_errors(),
+            [("user_group_id".to_owned(), "not_found".to_owned())],
+            "{}",
+            r.body
+        );
+    }
+    // The guard still comes first: no token is 401, a guardian on an office route 403.
+    let long = "Z".repeat(1_500);
+    app.get(&app.at(&format!("office/staff/{long}")), None)
+        .await
+        .expect_problem(401, "unauthenticated");
+    app.get(&app.at(&format!("office/staff/{long}")), Some(&primary))
+        .await
+        .expect_problem(403, "forbidden");
+    // A route that answers the same for any id still does.
+    app.put(
+        &app.at(&format!("office/guardians/{long}/password")),
+        Some(&owner),
+        json!({"new_password": "N3w-Desk!pw"}),
+    )
+    .await
+    .expect_problem(403, "staff_cannot_set_guardian_password");
+
+    let leaked = store.seen_containing(MARKER);
+    assert!(
+        leaked.is_empty(),
+        "over-long ids reached the store: {leaked:?}"
+    );
+}
+
+async fn over_long_tokens_are_invalid_tokens_before_any_store_call(backend: Backend) {
+    let (app, store) = spawn_recorded(backend).await;
+    let check_reset = |t: &str| route_path(&app, RouteId::CheckResetToken, "token", t);
+    let invitation_info = |t: &str| route_path(&app, RouteId::InvitationInfo, "token", t);
+    for value in unknown_values(43) {
+        let over_long = value.len() > 128;
+        let requests = [
+            (Method::GET, check_reset(&value), None),
+            (Method::GET, invitation_info(&value), None),
+            (
+                Method::POST,
+                app.at("password/reset"),
+                Some(json!({"token": value, "new_password": "N3w-Reset!pw"})),
+            ),
+            (
+                Method::POST,
+                app.at("portal/invitations/accept"),
+                Some(
+                    json!({"token": value, "first_name": "Sam", "last_name": "Second",
+                            "password": SECONDARY_PASSWORD, "age_confirmed": true}),
+                ),
+            ),
+        ];
+        for (method, path, body) in requests {
+            let before = store.calls();
+            let r = app.request(method.clone(), &path, None, body).await;
+            assert_eq!(
+                (r.status.as_u16(), r.code()),
+                (400, "invalid_token"),
+                "{method} {} with a {}-character token: {}",
+                path.chars().take(60).collect::<String>(),
+                value.len(),
+                r.body
+            );
+            if over_long {
+                assert_eq!(
+                    store.calls(),
+                    before,
+                    "{method} {} read the store for a {}-character token",
+                    path.chars().take(60).collect::<String>(),
+                    value.len()
+                );
+            }
+        }
+    }
+    // An email verification token is answered like a wrong one.
+    app.patch_tenant(json!({"email_validation_required": true}))
+        .await;
+    for value in unknown_values(43) {
+        app.post(
+            &app.at("portal/signup"),
+            None,
+            signup_body("v@edges.test", Some(&value)),
+        )
+        .await
+        .expect_problem(400, "email_not_verified");
+    }
+    let leaked = store.seen_containing(MARKER);
+    assert!(leaked.is_empty(), "tokens reached the store: {leaked:?}");
+}
+
+async fn audit_cursors_not_issued_by_the_endpoint_are_malformed_before_reaching_the_store(
+    backend: Backend,
+) {
+    let (app, store) = spawn_recorded(backend).await;
+    let owner = app.owner_token().await;
+    let audit = |cursor: &str| format!("{}?limit=1&cursor={cursor}", app.at("office/audit"));
+    // A cursor the endpoint issued works.
+    let issued = app
+        .get(&format!("{}?limit=1", app.at("office/audit")), Some(&owner))
+        .await
+        .expect(200)["next_cursor"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    assert!(
+        issued.len() <= 128,
+        "issued cursor of {} chars",
+        issued.len()
+    );
+    app.get(&audit(&issued), Some(&owner)).await.expect(200);
+    for cursor in [
+        // Base64url of text that is no audit position, short and long.
+        URL_SAFE_NO_PAD.encode(MARKER),
+        URL_SAFE_NO_PAD.encode("Z".repeat(96)),
+        URL_SAFE_NO_PAD.encode("Z".repeat(1_125)),
+        "Z".repeat(129),
+        "Z".repeat(1_500),
+    ] {
+        app.get(&audit(&cursor), Some(&owner))
+            .await
+            .expect_problem(400, "malformed_request");
+    }
+    let leaked = store.seen_containing(MARKER);
+    assert!(leaked.is_empty(), "cursors reached the store: {leaked:?}");
 }

@@ -9,7 +9,9 @@ use crate::error::{DomainError, DomainResult};
 use crate::keys;
 use crate::portal::Portal;
 use crate::store::{Condition, Item, Query, Write};
-use crate::tokens::{decode_cursor, encode_cursor, new_id};
+use crate::tokens::{
+    MAX_CURSOR_LENGTH, MAX_ID_LENGTH, decode_cursor, encode_cursor, is_opaque, new_id,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -63,6 +65,16 @@ pub struct AuditEntry {
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
     pub next_cursor: Option<String>,
+}
+
+/// Whether `sort` has the shape of an entry's sort key (see [`Portal::audit_write`]): 16 digits
+/// of milliseconds, `#`, an id.
+fn is_entry_sort_key(sort: &str) -> bool {
+    sort.split_once('#').is_some_and(|(millis, id)| {
+        millis.len() == 16
+            && millis.bytes().all(|b| b.is_ascii_digit())
+            && is_opaque(id, MAX_ID_LENGTH)
+    })
 }
 
 pub const DEFAULT_PAGE: usize = 50;
@@ -125,9 +137,12 @@ impl Portal {
         }
         let after = match cursor {
             None => None,
+            // Only a position this log issued goes to the store.
             Some(c) => Some(
-                decode_cursor(c)
-                    .filter(|s| !s.is_empty() && s.is_ascii())
+                Some(c)
+                    .filter(|c| is_opaque(c, MAX_CURSOR_LENGTH))
+                    .and_then(decode_cursor)
+                    .filter(|s| is_entry_sort_key(s))
                     .ok_or_else(|| DomainError::Malformed("invalid cursor".into()))?,
             ),
         };
@@ -152,5 +167,26 @@ impl Portal {
             entries,
             next_cursor: page.next.as_deref().map(encode_cursor),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_name_entry_positions_only() {
+        assert!(is_entry_sort_key("0001796041552072#IoinUsQ5PfLe-NXxSQZpNg"));
+        for bad in [
+            "",
+            "#x",
+            "0001796041552072#",
+            "001796041552072#abc",
+            "000179604155207x#abc",
+            "0001796041552072#a#b",
+            "ZZZZZZZZZZZZZZZZ",
+        ] {
+            assert!(!is_entry_sort_key(bad), "{bad}");
+        }
     }
 }

@@ -404,7 +404,7 @@ impl Portal {
         account: &AccountName,
         token: &str,
     ) -> DomainResult<(InvitationRecord, u64)> {
-        if token.is_empty() || token.len() > 512 {
+        if !crate::tokens::is_opaque(token, crate::tokens::MAX_TOKEN_LENGTH) {
             return Err(DomainError::InvalidToken);
         }
         let pointer: TokenPointer = self

@@ -484,7 +484,7 @@ impl Portal {
             let token = input
                 .email_verification_token
                 .as_deref()
-                .filter(|t| !t.is_empty() && t.len() <= 512)
+                .filter(|t| crate::tokens::is_opaque(t, crate::tokens::MAX_TOKEN_LENGTH))
                 .ok_or(DomainError::EmailNotVerified)?;
             let key = keys::email_verification(account, &token_hash(token));
             let proof = self

@@ -519,16 +519,24 @@ impl Portal {
         let account = &actor.auth.account;
         let group = match group_id {
             None => Permissions::default(),
-            Some(id) => match self.store.get(&keys::user_group(account, id)).await? {
-                Some(item) => item.record::<crate::permissions::UserGroup>()?.permissions,
-                None => {
-                    return Err(DomainError::Validation(vec![FieldError::new(
-                        "user_group_id",
-                        "not_found",
-                        "no such user group",
-                    )]));
+            Some(id) => {
+                // An id no group could have is unknown without asking the store.
+                let item = if crate::tokens::is_opaque(id, crate::tokens::MAX_ID_LENGTH) {
+                    self.store.get(&keys::user_group(account, id)).await?
+                } else {
+                    None
+                };
+                match item {
+                    Some(item) => item.record::<crate::permissions::UserGroup>()?.permissions,
+                    None => {
+                        return Err(DomainError::Validation(vec![FieldError::new(
+                            "user_group_id",
+                            "not_found",
+                            "no such user group",
+                        )]));
+                    }
                 }
-            },
+            }
         };
         if group.within(&actor.permissions) && advanced.within(&actor.permissions) {
             Ok(())

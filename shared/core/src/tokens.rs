@@ -8,6 +8,25 @@ use sha2::{Digest, Sha256};
 
 use crate::error::DomainError;
 
+/// The longest id the service accepts from a client (a path segment or a field). Ids are 22
+/// characters today; anything longer, or outside base64url, is no id this service issued and is
+/// answered like an unknown one before it reaches a store, so the store's key limits (DynamoDB:
+/// 2,048 bytes of partition key, 1,024 of sort key) are never the bound.
+pub const MAX_ID_LENGTH: usize = 128;
+/// The longest token (reset, invitation, email verification) accepted; tokens are 43 characters.
+pub const MAX_TOKEN_LENGTH: usize = 128;
+/// The longest audit cursor accepted; issued cursors are about 52 characters.
+pub const MAX_CURSOR_LENGTH: usize = 128;
+
+/// Whether `value` could be an id, token or cursor this service issued: 1 to `max` base64url
+/// characters (`A-Z a-z 0-9 - _`). A check on the value alone, made before any store call.
+pub fn is_opaque(value: &str, max: usize) -> bool {
+    (1..=max).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 fn random_bytes<const N: usize>() -> Result<[u8; N], DomainError> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(|e| DomainError::Internal(format!("os rng: {e}")))?;
@@ -75,5 +94,18 @@ mod tests {
         assert_eq!(new_id().unwrap().len(), 22);
         assert!(random_below(1_000_000).unwrap() < 1_000_000);
         assert_eq!(decode_cursor(&encode_cursor("x#1")).as_deref(), Some("x#1"));
+        assert!(is_opaque(&a, MAX_TOKEN_LENGTH));
+        assert!(is_opaque(&new_id().unwrap(), MAX_ID_LENGTH));
+    }
+
+    #[test]
+    fn opaque_values_are_short_base64url() {
+        assert!(is_opaque("aZ09-_", 128));
+        assert!(is_opaque(&"a".repeat(128), 128));
+        assert!(!is_opaque(&"a".repeat(129), 128));
+        assert!(!is_opaque("", 128));
+        for bad in ["a b", "a#b", "a/b", "a%2Fb", "é", "a.b", "a=b"] {
+            assert!(!is_opaque(bad, 128), "{bad}");
+        }
     }
 }

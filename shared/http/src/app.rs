@@ -15,6 +15,7 @@ use portal_core::sessions::Authenticated;
 use portal_core::signup::{EmailStep, SignupInput};
 use portal_core::staff::{NewStaff, PermissionsChange, StaffActor, StaffInput};
 use portal_core::tenants::{SettingsChange, SettingsInput};
+use portal_core::tokens::{MAX_CURSOR_LENGTH, MAX_ID_LENGTH, MAX_TOKEN_LENGTH, is_opaque};
 use portal_core::{DomainError, Portal};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -246,6 +247,11 @@ impl App {
                                 DomainError::Malformed("limit must be an integer".into())
                             })?)
                         }
+                        // Checked here, before any store call; the audit flow checks that it
+                        // decodes to a position in the log.
+                        "cursor" if !is_opaque(&v, MAX_CURSOR_LENGTH) => {
+                            return Err(DomainError::Malformed("invalid cursor".into()));
+                        }
                         "cursor" => cursor = Some(v),
                         _ => {}
                     }
@@ -267,6 +273,10 @@ impl App {
             (RouteId::SwitchFamily, Caller::Guardian(actor)) => {
                 let body: FamilyBody = json_body(req)?;
                 let family_id = body.family_id.ok_or_else(|| required("family_id"))?;
+                // No family has such an id: answered like a family the guardian is not in.
+                if !is_opaque(&family_id, MAX_ID_LENGTH) {
+                    return Err(DomainError::Forbidden);
+                }
                 ok(&p.switch_family(&actor, &family_id).await?)
             }
             (RouteId::ListFamilies, Caller::Guardian(actor)) => {
@@ -367,6 +377,7 @@ impl App {
             }
             (RouteId::CompleteReset, _) => {
                 let body: ResetBody = json_body(req)?;
+                body_token(body.token.as_deref())?;
                 p.complete_reset(
                     account,
                     body.token.as_deref().unwrap_or_default(),
@@ -435,6 +446,7 @@ impl App {
             ),
             (RouteId::AcceptInvitation, _) => {
                 let input: AcceptInvitationInput = json_body(req)?;
+                body_token(input.token.as_deref())?;
                 ok(&p.accept_invitation(account, input).await?)
             }
             (RouteId::PrimaryRevokes, Caller::Family(ctx)) => {
@@ -527,8 +539,28 @@ fn required(field: &str) -> DomainError {
     DomainError::Validation(vec![portal_core::FieldError::required(field)])
 }
 
+/// A path parameter, checked at the edge before any store call: a value no id or token of
+/// this service could have (over-long, or outside base64url) is answered like an unknown one,
+/// `invalid_token` for a token and `not_found` for an id. Handlers call this after the route's
+/// guard, so a request without a valid session still answers 401 and a caller without the
+/// level 403, as for any unknown id.
 fn param<'a>(params: &'a Params, name: &str) -> Result<&'a str, DomainError> {
-    params.get(name).ok_or(DomainError::NotFound)
+    let value = params.get(name).ok_or(DomainError::NotFound)?;
+    match name {
+        "token" if !is_opaque(value, MAX_TOKEN_LENGTH) => Err(DomainError::InvalidToken),
+        _ if !is_opaque(value, MAX_ID_LENGTH) => Err(DomainError::NotFound),
+        _ => Ok(value),
+    }
+}
+
+/// A token from a body, checked at the edge like a path token. A missing or empty one is
+/// left to the flow (which answers `invalid_token` for it too, after naming an unknown
+/// account).
+fn body_token(token: Option<&str>) -> Result<(), DomainError> {
+    match token.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) if !is_opaque(t, MAX_TOKEN_LENGTH) => Err(DomainError::InvalidToken),
+        _ => Ok(()),
+    }
 }
 
 // Bodies of the password routes.
