@@ -18,13 +18,15 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::both_stores;
 use crate::secondary::SECONDARY_PASSWORD;
-use crate::signup::{sign_up, signup_body};
+use crate::signup::{GUARDIAN_PASSWORD, sign_up, signup_body};
 use crate::support::app::{Backend, OWNER_PASSWORD, TestApp, store_for};
 
 both_stores!(
     over_long_ids_in_paths_and_bodies_are_answered_as_unknown_ids_without_reaching_the_store,
     over_long_tokens_are_invalid_tokens_before_any_store_call,
     audit_cursors_not_issued_by_the_endpoint_are_malformed_before_reaching_the_store,
+    setup_is_complete_at_signup_when_no_policy_is_required,
+    policies_pending_is_never_answered_with_nothing_pending,
 );
 
 // ------------------------------------------------------------------ 1. /_dev/clock
@@ -505,4 +507,123 @@ async fn audit_cursors_not_issued_by_the_endpoint_are_malformed_before_reaching_
     }
     let leaked = store.seen_containing(MARKER);
     assert!(leaked.is_empty(), "cursors reached the store: {leaked:?}");
+}
+
+// ------------------------------------------------------------------ 3. setup with no policy
+
+async fn setup_is_complete_at_signup_when_no_policy_is_required(backend: Backend) {
+    let (app, _) = spawn_recorded(backend).await;
+    let owner = app.owner_token().await;
+    // An optional policy does not hold up the setup.
+    app.post(
+        &app.at("office/policies"),
+        Some(&owner),
+        json!({"title": "Photos", "body": "Text", "required": false}),
+    )
+    .await
+    .expect(201);
+    let family = sign_up(&app, "p@edges.test").await;
+    assert_eq!(family["setup_complete"], true, "{family}");
+    assert_eq!(family["pending_policies"], json!([]));
+    let primary = family["token"].as_str().unwrap().to_owned();
+    let family_id = family["family_id"].as_str().unwrap().to_owned();
+
+    let view = app.get(&app.at("portal/family"), Some(&primary)).await;
+    assert_eq!(view.expect(200)["setup_complete"], true);
+    assert_eq!(view.body["can_add_students"], true);
+    let login = app
+        .post(
+            &app.at("portal/login"),
+            None,
+            json!({"email": "p@edges.test", "password": GUARDIAN_PASSWORD}),
+        )
+        .await;
+    assert_eq!(login.expect(200)["setup_complete"], true);
+    assert_eq!(login.body["pending_policies"], json!([]));
+    let office = app
+        .get(
+            &app.at(&format!("office/families/{family_id}")),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(office.expect(200)["setup_complete"], true);
+    // No policies step: the primary can invite at once.
+    app.post(
+        &app.at("portal/invitations"),
+        Some(&primary),
+        json!({"email": "s@edges.test"}),
+    )
+    .await
+    .expect(201);
+    // Accepting an empty list still answers the same state.
+    let r = app
+        .post(
+            &app.at("portal/policies/accept"),
+            Some(&primary),
+            json!({"policies": []}),
+        )
+        .await;
+    assert_eq!(r.expect(200)["setup_complete"], true);
+    assert_eq!(r.body["pending_policies"], json!([]));
+}
+
+async fn policies_pending_is_never_answered_with_nothing_pending(backend: Backend) {
+    let (app, _) = spawn_recorded(backend).await;
+    let owner = app.owner_token().await;
+    let waiver = app
+        .post(
+            &app.at("office/policies"),
+            Some(&owner),
+            json!({"title": "Waiver", "body": "Text", "required": true}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // With a required policy, the existing behaviour: pending until accepted.
+    let family = sign_up(&app, "p@edges.test").await;
+    assert_eq!(family["setup_complete"], false);
+    assert_eq!(
+        family["pending_policies"],
+        json!([{"id": waiver, "title": "Waiver", "version": 1}])
+    );
+    let primary = family["token"].as_str().unwrap().to_owned();
+    app.post(
+        &app.at("portal/invitations"),
+        Some(&primary),
+        json!({"email": "s@edges.test"}),
+    )
+    .await
+    .expect_problem(409, "policies_pending");
+    let view = app.get(&app.at("portal/family"), Some(&primary)).await;
+    assert_eq!(view.expect(200)["setup_complete"], false);
+
+    // The office makes the policy optional: nothing is pending, so the setup is complete.
+    app.put(
+        &app.at(&format!("office/policies/{waiver}")),
+        Some(&owner),
+        json!({"title": "Waiver", "body": "Text", "required": false}),
+    )
+    .await
+    .expect(200);
+    let view = app.get(&app.at("portal/family"), Some(&primary)).await;
+    assert_eq!(view.expect(200)["setup_complete"], true);
+    assert_eq!(view.body["can_add_students"], true);
+    let login = app
+        .post(
+            &app.at("portal/login"),
+            None,
+            json!({"email": "p@edges.test", "password": GUARDIAN_PASSWORD}),
+        )
+        .await;
+    assert_eq!(login.expect(200)["setup_complete"], true);
+    assert_eq!(login.body["pending_policies"], json!([]));
+    app.post(
+        &app.at("portal/invitations"),
+        Some(&primary),
+        json!({"email": "s@edges.test"}),
+    )
+    .await
+    .expect(201);
 }

@@ -118,22 +118,8 @@ async fn invitations_wait_for_a_complete_setup(backend: Backend) {
     let owner = app.owner_token().await;
     let family = sign_up(&app, "p@guard.test").await;
     let t = family["token"].as_str().unwrap();
-    // A new family's setup is not complete until it has been through the policies step.
-    app.post(
-        &app.at("portal/invitations"),
-        Some(t),
-        json!({"email": "s@guard.test"}),
-    )
-    .await
-    .expect_problem(409, "policies_pending");
-    let r = app
-        .post(
-            &app.at("portal/policies/accept"),
-            Some(t),
-            json!({"policies": []}),
-        )
-        .await;
-    assert_eq!(r.expect(200)["setup_complete"], true);
+    // No required policy: the setup is complete at sign-up, and the primary invites at once.
+    assert_eq!(family["setup_complete"], true);
     invite(&app, t, "s@guard.test").await;
     // A new required policy blocks invitations again.
     app.post(

@@ -149,7 +149,8 @@ async fn validated_signup_creates_a_family_and_logs_in(backend: Backend) {
         )
         .await;
     let body = created.expect(201).clone();
-    assert_eq!(body["setup_complete"], false);
+    // No required policy: the setup is complete at sign-up.
+    assert_eq!(body["setup_complete"], true);
     assert_eq!(body["pending_policies"], json!([]));
     assert_eq!(body["requires_age_confirmation"], false);
     assert_eq!(body["guardian"]["email"], "Gwen@Guard.test");

@@ -50,8 +50,10 @@ pub struct FamilyRecord {
     pub address: Option<crate::guardians::Address>,
     /// Where the family signed up: `web` or `mobile`.
     pub client: String,
-    /// Set once the primary has gone through policy acceptance with nothing left pending
-    /// (or staff accepted the last pending policy): a new family's setup is never complete.
+    /// Set when nothing was pending at sign-up, or once the primary (or staff) accepted the last
+    /// pending policy. It no longer decides anything: a family's setup is complete exactly when
+    /// no required policy's current version is pending ([`FamilyContext::setup_complete`]).
+    /// Still written, so that code reading it (an older version during a deploy) agrees.
     pub setup_finalized: bool,
     pub created_at: i64,
     /// Bumped by a change of primary guardian, which revokes every other link and every pending
@@ -123,8 +125,10 @@ pub struct FamilyContext {
 }
 
 impl FamilyContext {
+    /// Every required policy's current version is accepted; with no required policy, from
+    /// sign-up on. `409 policies_pending` is therefore never answered with nothing pending.
     pub fn setup_complete(&self) -> bool {
-        self.family.setup_finalized && self.pending.is_empty()
+        self.pending.is_empty()
     }
 }
 
@@ -423,7 +427,7 @@ impl Portal {
             family_id: family.id,
             name: family.name,
             guardians: cards,
-            setup_complete: family.setup_finalized && pending.is_empty(),
+            setup_complete: pending.is_empty(),
             pending_policies: pending,
         })
     }

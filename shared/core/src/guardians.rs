@@ -286,8 +286,7 @@ impl Portal {
         let (setup_complete, pending) = match &active_id {
             Some(fid) => {
                 let pending = self.pending_policies(account, fid).await?;
-                let (family, _) = self.family_record(account, fid).await?;
-                (family.setup_finalized && pending.is_empty(), pending)
+                (pending.is_empty(), pending)
             }
             None => (false, Vec::new()),
         };

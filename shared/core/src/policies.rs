@@ -362,9 +362,8 @@ impl Portal {
         if pending.is_empty() {
             self.finalize_setup(&account, &family_id).await?;
         }
-        let (family, _) = self.family_record(&account, &family_id).await?;
         Ok(AcceptOutcome {
-            setup_complete: family.setup_finalized && pending.is_empty(),
+            setup_complete: pending.is_empty(),
             pending_policies: pending,
         })
     }

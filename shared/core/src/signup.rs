@@ -542,8 +542,12 @@ impl Portal {
                 credential_epoch: 0,
             },
         };
+        // The required policies the new family has to accept; with none, its setup is complete
+        // from now on.
+        let family_id = new_id()?;
+        let pending = self.pending_policies(account, &family_id).await?;
         let family = FamilyRecord {
-            id: new_id()?,
+            id: family_id,
             name: format!("{} Family", last_name),
             primary_guardian_id: guardian.id.clone(),
             primary_email: normalized.clone(),
@@ -551,7 +555,7 @@ impl Portal {
             custom_fields,
             address,
             client: client.to_owned(),
-            setup_finalized: false,
+            setup_finalized: pending.is_empty(),
             created_at: now,
             access_generation: 0,
         };
@@ -606,7 +610,6 @@ impl Portal {
             }
             Err(e) => return Err(e.into()),
         }
-        let pending = self.pending_policies(account, &family.id).await?;
         let families = self.memberships(account, &guardian.id).await?;
         Ok(SignupOutcome {
             family_id: family.id.clone(),
@@ -617,7 +620,7 @@ impl Portal {
             families: families.iter().map(FamilyEntry::from).collect(),
             active_family_id: family.id,
             requires_age_confirmation: !guardian.age_confirmed,
-            setup_complete: false,
+            setup_complete: pending.is_empty(),
             pending_policies: pending,
         })
     }
