@@ -1,12 +1,13 @@
 //! Rules of the contract at the edges (issue 15), one test per rule, named by the rule it
 //! proves, on both stores wherever a store is involved.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use portal_core::messaging::{DeliveryError, Email, Mailer};
 use portal_core::store::{
     Bound, Condition, ExpiredPage, Item, Key, Page, Query, Store, StoreError, Write,
 };
@@ -17,7 +18,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::both_stores;
-use crate::secondary::SECONDARY_PASSWORD;
+use crate::secondary::{SECONDARY_PASSWORD, accept};
 use crate::signup::{GUARDIAN_PASSWORD, sign_up, signup_body};
 use crate::support::app::{Backend, OWNER_PASSWORD, TestApp, store_for};
 
@@ -27,6 +28,7 @@ both_stores!(
     audit_cursors_not_issued_by_the_endpoint_are_malformed_before_reaching_the_store,
     setup_is_complete_at_signup_when_no_policy_is_required,
     policies_pending_is_never_answered_with_nothing_pending,
+    a_failed_invitation_resend_keeps_the_old_link_working,
 );
 
 // ------------------------------------------------------------------ 1. /_dev/clock
@@ -626,4 +628,158 @@ async fn policies_pending_is_never_answered_with_nothing_pending(backend: Backen
     )
     .await
     .expect(201);
+}
+
+// ------------------------------------------------------------------ 4. invitation resend
+
+/// A mailer that fails while `down` is set and otherwise keeps what it sends; counts every
+/// attempt per recipient.
+#[derive(Default)]
+struct SwitchableMailer {
+    down: AtomicBool,
+    sent: Mutex<Vec<Email>>,
+    attempts: Mutex<Vec<String>>,
+}
+
+impl SwitchableMailer {
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    fn sent_to(&self, to: &str) -> Vec<Email> {
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.to == to)
+            .cloned()
+            .collect()
+    }
+
+    /// The token of the last link mailed to `to`.
+    fn last_token_to(&self, to: &str) -> String {
+        let mail = self.sent_to(to).pop().expect("a mail with a link");
+        let at = mail.text.find("token=").expect("a link") + "token=".len();
+        mail.text[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+#[async_trait]
+impl Mailer for SwitchableMailer {
+    async fn send_email(&self, email: Email) -> Result<(), DeliveryError> {
+        self.attempts.lock().unwrap().push(email.to.clone());
+        if self.down.load(Ordering::SeqCst) {
+            return Err(DeliveryError::Failed("injected mail outage".into()));
+        }
+        self.sent.lock().unwrap().push(email);
+        Ok(())
+    }
+}
+
+/// A server with tenant `swim` (sign-up without email validation) mailing through `mailer`,
+/// on a store the test keeps.
+async fn spawn_with_mailer(
+    backend: Backend,
+    mailer: Arc<SwitchableMailer>,
+) -> (TestApp, Arc<dyn Store>) {
+    let store = store_for(backend).await;
+    let app = TestApp::spawn_custom(store.clone(), Some(mailer)).await;
+    app.create_tenant("swim", "owner").await;
+    app.patch_tenant(json!({"email_validation_required": false}))
+        .await;
+    (app, store)
+}
+
+/// Signs up a primary guardian and goes through the policies step (with nothing to accept), so
+/// the resend and notice tests hold whatever the rule for setup without policies; returns the
+/// primary's token.
+async fn primary_ready(app: &TestApp, email: &str) -> String {
+    let family = sign_up(app, email).await;
+    let primary = family["token"].as_str().unwrap().to_owned();
+    app.post(
+        &app.at("portal/policies/accept"),
+        Some(&primary),
+        json!({"policies": []}),
+    )
+    .await
+    .expect(200);
+    primary
+}
+
+async fn a_failed_invitation_resend_keeps_the_old_link_working(backend: Backend) {
+    let mailer = Arc::new(SwitchableMailer::default());
+    let (app, _) = spawn_with_mailer(backend, mailer.clone()).await;
+    let primary = primary_ready(&app, "p@edges.test").await;
+    let invited = app
+        .post(
+            &app.at("portal/invitations"),
+            Some(&primary),
+            json!({"email": "s@edges.test"}),
+        )
+        .await;
+    let body = invited.expect(201).clone();
+    let id = body["invitation_id"].as_str().unwrap().to_owned();
+    let old = mailer.last_token_to("s@edges.test");
+
+    mailer.set_down(true);
+    app.advance_clock(3600 * 24).await;
+    let primary = crate::secondary::relogin(&app, "p@edges.test").await;
+    let r = app
+        .post(
+            &app.at(&format!("portal/invitations/{id}/resend")),
+            Some(&primary),
+            json!({}),
+        )
+        .await;
+    r.expect_problem(503, "service_unavailable");
+    assert!(r.headers.contains_key("retry-after"));
+    // Nothing changed: same expiry, and the old link still opens and accepts.
+    let listed = app.get(&app.at("portal/invitations"), Some(&primary)).await;
+    assert_eq!(
+        listed.expect(200)["invitations"][0]["expires_at"],
+        body["expires_at"]
+    );
+    app.get(
+        &route_path(&app, RouteId::InvitationInfo, "token", &old),
+        None,
+    )
+    .await
+    .expect(200);
+    mailer.set_down(false);
+    accept(&app, &old, json!({"age_confirmed": true}))
+        .await
+        .expect(200);
+
+    // A resend that goes out replaces the link.
+    let invited = app
+        .post(
+            &app.at("portal/invitations"),
+            Some(&primary),
+            json!({"email": "t@edges.test"}),
+        )
+        .await;
+    let id = invited.expect(201)["invitation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = mailer.last_token_to("t@edges.test");
+    app.post(
+        &app.at(&format!("portal/invitations/{id}/resend")),
+        Some(&primary),
+        json!({}),
+    )
+    .await
+    .expect(202);
+    let fresh = mailer.last_token_to("t@edges.test");
+    assert_ne!(fresh, first);
+    accept(&app, &first, json!({}))
+        .await
+        .expect_problem(400, "invalid_token");
+    accept(&app, &fresh, json!({"age_confirmed": true}))
+        .await
+        .expect(200);
 }

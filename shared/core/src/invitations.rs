@@ -354,7 +354,11 @@ impl Portal {
     }
 
     /// `POST portal/invitations/{id}/resend`: a fresh link (the old one stops working) and 7
-    /// more days, also after expiry.
+    /// more days, also after expiry. The new link is committed only after the mail carrying it
+    /// went out: while the mail service fails the answer is 503 and nothing changes (the old
+    /// link keeps working, with its expiry). Should the commit itself fail after the mail went
+    /// out (the invitation was cancelled, accepted or resent meanwhile, or the store is down),
+    /// the mailed link never works and the old one is as it was.
     pub async fn resend_invitation(
         &self,
         ctx: &FamilyContext,
@@ -373,6 +377,10 @@ impl Portal {
         let (token, hash) = new_token()?;
         invitation.token_hash = hash;
         invitation.valid_until = self.clock.epoch() + VALID_SECONDS;
+        if let Err(e) = self.send_invitation(ctx, &invitation, &token).await {
+            self.return_allowance(allowance).await;
+            return Err(e);
+        }
         self.store
             .transact(vec![
                 Write::Put(
@@ -386,14 +394,13 @@ impl Portal {
                 Write::Put(self.token_item(&account, &invitation)?, Condition::Absent),
             ])
             .await
-            .map_err(|e| match e {
-                StoreError::TransactionConflict(_) => DomainError::NotFound,
-                e => e.into(),
+            .map_err(|e| {
+                tracing::warn!(account = %account, error = %e, "resent invitation mailed but not committed: its link will not work");
+                match e {
+                    StoreError::TransactionConflict(_) => DomainError::NotFound,
+                    e => e.into(),
+                }
             })?;
-        if let Err(e) = self.send_invitation(ctx, &invitation, &token).await {
-            self.return_allowance(allowance).await;
-            return Err(e);
-        }
         Ok(InvitationView::from(&invitation))
     }
 
