@@ -29,6 +29,8 @@ both_stores!(
     setup_is_complete_at_signup_when_no_policy_is_required,
     policies_pending_is_never_answered_with_nothing_pending,
     a_failed_invitation_resend_keeps_the_old_link_working,
+    a_queued_notice_is_given_up_after_a_bounded_number_of_attempts_with_an_audit_entry,
+    a_queued_notice_is_retried_with_backoff_and_delivered_once_when_mail_returns,
 );
 
 // ------------------------------------------------------------------ 1. /_dev/clock
@@ -782,4 +784,163 @@ async fn a_failed_invitation_resend_keeps_the_old_link_working(backend: Backend)
     accept(&app, &fresh, json!({"age_confirmed": true}))
         .await
         .expect(200);
+}
+
+// ------------------------------------------------------------------ 5. queued notices
+
+/// A family with one secondary user (mail up); returns (primary token, secondary id).
+async fn family_with_secondary(app: &TestApp, mailer: &SwitchableMailer) -> (String, String) {
+    let primary = primary_ready(app, "p@edges.test").await;
+    app.post(
+        &app.at("portal/invitations"),
+        Some(&primary),
+        json!({"email": "s@edges.test"}),
+    )
+    .await
+    .expect(201);
+    let token = mailer.last_token_to("s@edges.test");
+    let r = accept(app, &token, json!({"age_confirmed": true})).await;
+    let secondary = r.expect(200)["guardian"]["id"].as_str().unwrap().to_owned();
+    (primary, secondary)
+}
+
+impl SwitchableMailer {
+    /// How many sends to `to` were tried, failed or not.
+    fn attempts_to(&self, to: &str) -> usize {
+        self.attempts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|t| *t == to)
+            .count()
+    }
+}
+
+async fn revoke(app: &TestApp, primary: &str, secondary: &str) {
+    app.request(
+        Method::DELETE,
+        &app.at(&format!("portal/secondary-users/{secondary}")),
+        Some(primary),
+        None,
+    )
+    .await
+    .expect(204);
+}
+
+async fn queued_notices(store: &Arc<dyn Store>) -> usize {
+    store
+        .query("P#NOTICES", Query::default())
+        .await
+        .unwrap()
+        .items
+        .len()
+}
+
+async fn purge(app: &TestApp) {
+    app.post("/_dev/purge", None, json!({})).await.expect(200);
+}
+
+/// Audit entries of `action`, read with a fresh owner login (the clock may have moved).
+async fn audit_entries(app: &TestApp, action: &str) -> Vec<Value> {
+    let owner = app.owner_token().await;
+    let page = app
+        .get(
+            &format!("{}?limit=100", app.at("office/audit")),
+            Some(&owner),
+        )
+        .await;
+    page.expect(200)["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action)
+        .cloned()
+        .collect()
+}
+
+const NOTICE_ATTEMPTS: usize = 8;
+
+async fn a_queued_notice_is_given_up_after_a_bounded_number_of_attempts_with_an_audit_entry(
+    backend: Backend,
+) {
+    let mailer = Arc::new(SwitchableMailer::default());
+    let (app, store) = spawn_with_mailer(backend, mailer.clone()).await;
+    let (primary, secondary) = family_with_secondary(&app, &mailer).await;
+    mailer.set_down(true);
+    let before = mailer.attempts_to("s@edges.test");
+    revoke(&app, &primary, &secondary).await;
+    assert_eq!(queued_notices(&store).await, 2);
+    // The scheduled job runs every two hours for two days; the mail service stays down.
+    for _ in 0..24 {
+        app.advance_clock(2 * 3600).await;
+        purge(&app).await;
+    }
+    // Each notice was tried a bounded number of times (the first at the revocation).
+    assert_eq!(
+        mailer.attempts_to("s@edges.test") - before,
+        NOTICE_ATTEMPTS,
+        "attempts to the revoked user"
+    );
+    assert_eq!(
+        queued_notices(&store).await,
+        0,
+        "given-up notices stay queued"
+    );
+    let abandoned = audit_entries(&app, "notice.abandoned").await;
+    assert_eq!(abandoned.len(), 2, "{abandoned:?}");
+    for entry in &abandoned {
+        assert_eq!(entry["actor"]["kind"], "system");
+        assert_eq!(entry["details"]["attempts"], NOTICE_ATTEMPTS);
+        let text = entry.to_string();
+        assert!(
+            !text.contains("access"),
+            "message text in the audit: {text}"
+        );
+    }
+    let mut to: Vec<&str> = abandoned
+        .iter()
+        .map(|e| e["details"]["to"].as_str().unwrap())
+        .collect();
+    to.sort();
+    assert_eq!(to, ["p@edges.test", "s@edges.test"]);
+    // Later runs find nothing to send.
+    mailer.set_down(false);
+    app.advance_clock(86_400).await;
+    purge(&app).await;
+    assert!(
+        mailer.sent_to("s@edges.test").len() == 1,
+        "only the invitation"
+    );
+}
+
+async fn a_queued_notice_is_retried_with_backoff_and_delivered_once_when_mail_returns(
+    backend: Backend,
+) {
+    let mailer = Arc::new(SwitchableMailer::default());
+    let (app, store) = spawn_with_mailer(backend, mailer.clone()).await;
+    let (primary, secondary) = family_with_secondary(&app, &mailer).await;
+    mailer.set_down(true);
+    let before = mailer.attempts_to("s@edges.test");
+    revoke(&app, &primary, &secondary).await;
+    assert_eq!(mailer.attempts_to("s@edges.test") - before, 1);
+    // Backoff: runs right after a failed attempt do not try again.
+    purge(&app).await;
+    purge(&app).await;
+    assert_eq!(mailer.attempts_to("s@edges.test") - before, 1);
+    app.advance_clock(3600).await;
+    purge(&app).await;
+    assert_eq!(mailer.attempts_to("s@edges.test") - before, 2);
+    purge(&app).await;
+    assert_eq!(mailer.attempts_to("s@edges.test") - before, 2);
+    // The mail service is back: the next due run delivers each notice once.
+    mailer.set_down(false);
+    for _ in 0..6 {
+        app.advance_clock(3600).await;
+        purge(&app).await;
+    }
+    assert_eq!(queued_notices(&store).await, 0);
+    let to_secondary = mailer.sent_to("s@edges.test");
+    assert_eq!(to_secondary.len(), 2, "the invitation and one notice");
+    assert_eq!(mailer.sent_to("p@edges.test").len(), 1, "one notice");
+    assert!(audit_entries(&app, "notice.abandoned").await.is_empty());
 }

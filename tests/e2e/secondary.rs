@@ -717,11 +717,14 @@ async fn a_revocation_stands_when_its_emails_fail_and_they_are_sent_later() {
         .await
         .expect_problem(403, "access_revoked");
     assert_eq!(mailer.sent.lock().unwrap().len(), sent_before);
-    // A retry while the mail service is still down keeps the notices queued.
+    // A retry (once the backoff has passed) while the mail service is still down keeps the
+    // notices queued.
+    app.advance_clock(3600).await;
     app.post("/_dev/purge", None, json!({})).await.expect(200);
     assert_eq!(mailer.sent.lock().unwrap().len(), sent_before);
     // Once it is back, the scheduled job delivers both notices, exactly once.
     mailer.failing.store(false, Ordering::SeqCst);
+    app.advance_clock(3600).await;
     app.post("/_dev/purge", None, json!({})).await.expect(200);
     app.post("/_dev/purge", None, json!({})).await.expect(200);
     let sent = mailer.sent.lock().unwrap();

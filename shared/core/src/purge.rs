@@ -153,7 +153,7 @@ impl Portal {
     }
 }
 
-/// One run of the scheduled job: the purge, then another try at every queued notice.
+/// One run of the scheduled job: the purge, then another try at every queued notice that is due.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ScheduledReport {
     #[serde(flatten)]
@@ -165,7 +165,7 @@ impl Portal {
     /// What the schedule (and `POST /_dev/purge`) runs.
     pub async fn scheduled_run(&self, now: i64) -> DomainResult<ScheduledReport> {
         let purge = self.purge(now).await?;
-        let notices = self.deliver_pending_notices().await?;
+        let notices = self.deliver_pending_notices(now).await?;
         Ok(ScheduledReport { purge, notices })
     }
 }
