@@ -12,7 +12,7 @@ use crate::passwords::{
 use crate::secondary::{SECONDARY_PASSWORD, accept, family_ready, invite, secondary};
 use crate::signup::{GUARDIAN_PASSWORD, signup_body};
 use crate::support::app::{Backend, OWNER_PASSWORD, TestApp, store_for};
-use crate::support::faults::{CountingStore, FaultStore, StoreFault};
+use crate::support::faults::{FaultStore, RecordingStore, StoreFault};
 
 both_stores!(
     a_session_kept_alive_for_days_ends_with_a_reset,
@@ -100,7 +100,7 @@ async fn a_session_kept_alive_for_days_ends_with_a_reset(backend: Backend) {
 }
 
 async fn a_password_change_ends_two_hundred_sessions(backend: Backend) {
-    let store = CountingStore::new(store_for(backend).await);
+    let store = RecordingStore::new(store_for(backend).await);
     let app = TestApp::spawn_on(store.clone()).await;
     let owner = app.owner_token().await;
     create_staff(&app, &owner, "fred", json!({})).await;

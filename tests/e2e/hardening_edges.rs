@@ -1,16 +1,14 @@
 //! Rules of the contract at the edges (issue 15), one test per rule, named by the rule it
 //! proves, on both stores wherever a store is involved.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portal_core::messaging::{DeliveryError, Email, Mailer};
-use portal_core::store::{
-    Bound, Condition, ExpiredPage, Item, Key, Page, Query, Store, StoreError, Write,
-};
+use portal_core::store::Store;
 use portal_http::routes::{ROUTES, RouteId};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -21,6 +19,7 @@ use crate::both_stores;
 use crate::secondary::{SECONDARY_PASSWORD, accept};
 use crate::signup::{GUARDIAN_PASSWORD, sign_up, signup_body};
 use crate::support::app::{Backend, OWNER_PASSWORD, TestApp, store_for};
+use crate::support::faults::RecordingStore;
 
 both_stores!(
     over_long_ids_in_paths_and_bodies_are_answered_as_unknown_ids_without_reaching_the_store,
@@ -114,103 +113,9 @@ async fn dev_clock_moves_zero_to_ten_years_in_all_and_refuses_anything_else_unch
 
 // ------------------------------------------------------------------ 2. lengths at the edge
 
-/// A store that records every key, partition and cursor it is asked about, and counts calls.
-struct RecordingStore {
-    inner: Arc<dyn Store>,
-    calls: AtomicUsize,
-    seen: Mutex<Vec<String>>,
-}
-
-impl RecordingStore {
-    fn new(inner: Arc<dyn Store>) -> Self {
-        Self {
-            inner,
-            calls: AtomicUsize::new(0),
-            seen: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn note<'a>(&self, parts: impl IntoIterator<Item = &'a str>) {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        let mut seen = self.seen.lock().unwrap();
-        seen.extend(parts.into_iter().map(str::to_owned));
-    }
-
-    fn note_key(&self, key: &Key) {
-        self.note([key.pk.as_str(), key.sk.as_str()]);
-    }
-
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-
-    /// Every recorded key part, partition and cursor that contains `needle`.
-    fn seen_containing(&self, needle: &str) -> Vec<String> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|s| s.contains(needle))
-            .map(|s| s.chars().take(80).collect())
-            .collect()
-    }
-}
-
-#[async_trait]
-impl Store for RecordingStore {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.note_key(key);
-        self.inner.get(key).await
-    }
-    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
-        self.note(keys.iter().flat_map(|k| [k.pk.as_str(), k.sk.as_str()]));
-        self.inner.get_many(keys).await
-    }
-    async fn put(&self, item: Item, c: Condition) -> Result<(), StoreError> {
-        self.note_key(&item.key);
-        self.inner.put(item, c).await
-    }
-    async fn delete(&self, key: &Key, c: Condition) -> Result<(), StoreError> {
-        self.note_key(key);
-        self.inner.delete(key, c).await
-    }
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.note(
-            writes
-                .iter()
-                .flat_map(|w| [w.key().pk.as_str(), w.key().sk.as_str()]),
-        );
-        self.inner.transact(writes).await
-    }
-    async fn add(
-        &self,
-        key: &Key,
-        field: &str,
-        delta: i64,
-        bound: Bound,
-    ) -> Result<i64, StoreError> {
-        self.note_key(key);
-        self.inner.add(key, field, delta, bound).await
-    }
-    async fn query(&self, pk: &str, q: Query) -> Result<Page, StoreError> {
-        self.note([pk, q.sk_prefix.as_str(), q.after.as_deref().unwrap_or("")]);
-        self.inner.query(pk, q).await
-    }
-    async fn expired(
-        &self,
-        bucket: i64,
-        now: i64,
-        limit: usize,
-        after: Option<String>,
-    ) -> Result<ExpiredPage, StoreError> {
-        self.note([after.as_deref().unwrap_or("")]);
-        self.inner.expired(bucket, now, limit, after).await
-    }
-}
-
 /// A server with tenant `swim` (sign-up without email validation) on a recorded store.
 async fn spawn_recorded(backend: Backend) -> (TestApp, Arc<RecordingStore>) {
-    let store = Arc::new(RecordingStore::new(store_for(backend).await));
+    let store = RecordingStore::new(store_for(backend).await);
     let app = TestApp::spawn_on(store.clone()).await;
     app.patch_tenant(json!({"email_validation_required": false}))
         .await;

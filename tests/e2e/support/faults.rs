@@ -191,19 +191,37 @@ impl Store for FaultStore {
     }
 }
 
-/// Counts the calls made through the port (one store request each, but for reads of more than
-/// 100 keys and multi-page queries), to show what a flow costs whatever the data behind it.
-pub struct CountingStore {
+/// A store that records every key, partition and cursor it is asked about, and counts the calls
+/// made through the port (one store request each, but for reads of more than 100 keys and
+/// multi-page queries), to show what a flow touches and costs whatever the data behind it.
+pub struct RecordingStore {
     pub inner: Arc<dyn Store>,
-    pub calls: AtomicUsize,
+    calls: AtomicUsize,
+    seen: std::sync::Mutex<Vec<String>>,
 }
 
-impl CountingStore {
+impl RecordingStore {
     pub fn new(inner: Arc<dyn Store>) -> Arc<Self> {
         Arc::new(Self {
             inner,
             calls: AtomicUsize::new(0),
+            seen: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    fn note<'a>(&self, parts: impl IntoIterator<Item = &'a str>) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let mut seen = self.seen.lock().unwrap();
+        seen.extend(parts.into_iter().map(str::to_owned));
+    }
+
+    fn note_key(&self, key: &Key) {
+        self.note([key.pk.as_str(), key.sk.as_str()]);
+    }
+
+    /// The calls so far.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
     }
 
     /// The calls since the last take.
@@ -211,35 +229,46 @@ impl CountingStore {
         self.calls.swap(0, Ordering::SeqCst)
     }
 
-    fn count(&self) {
-        self.calls.fetch_add(1, Ordering::SeqCst);
+    /// Every recorded key part, partition and cursor that contains `needle`.
+    pub fn seen_containing(&self, needle: &str) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.contains(needle))
+            .map(|s| s.chars().take(80).collect())
+            .collect()
     }
 }
 
 #[async_trait]
-impl Store for CountingStore {
+impl Store for RecordingStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.count();
+        self.note_key(key);
         self.inner.get(key).await
     }
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
-        self.count();
+        self.note(keys.iter().flat_map(|k| [k.pk.as_str(), k.sk.as_str()]));
         self.inner.get_many(keys).await
     }
     async fn put(&self, item: Item, c: Condition) -> Result<(), StoreError> {
-        self.count();
+        self.note_key(&item.key);
         self.inner.put(item, c).await
     }
     async fn delete(&self, key: &Key, c: Condition) -> Result<(), StoreError> {
-        self.count();
+        self.note_key(key);
         self.inner.delete(key, c).await
     }
     async fn apply(&self, writes: &[Write], token: &str) -> Result<(), StoreError> {
-        self.count();
+        self.note(
+            writes
+                .iter()
+                .flat_map(|w| [w.key().pk.as_str(), w.key().sk.as_str()]),
+        );
         self.inner.apply(writes, token).await
     }
     async fn was_applied(&self, token: &str) -> Result<bool, StoreError> {
-        self.count();
+        self.note([token]);
         self.inner.was_applied(token).await
     }
     async fn add(
@@ -249,11 +278,11 @@ impl Store for CountingStore {
         delta: i64,
         bound: Bound,
     ) -> Result<i64, StoreError> {
-        self.count();
+        self.note_key(key);
         self.inner.add(key, field, delta, bound).await
     }
     async fn query(&self, pk: &str, q: Query) -> Result<Page, StoreError> {
-        self.count();
+        self.note([pk, q.sk_prefix.as_str(), q.after.as_deref().unwrap_or("")]);
         self.inner.query(pk, q).await
     }
     async fn expired(
@@ -263,7 +292,7 @@ impl Store for CountingStore {
         limit: usize,
         after: Option<String>,
     ) -> Result<ExpiredPage, StoreError> {
-        self.count();
+        self.note([after.as_deref().unwrap_or("")]);
         self.inner.expired(bucket, now, limit, after).await
     }
 }
