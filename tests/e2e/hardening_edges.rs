@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portal_core::messaging::{DeliveryError, Email, Mailer};
-use portal_core::store::Store;
+use portal_core::store::{Query, Store};
 use portal_http::routes::{ROUTES, RouteId};
 use reqwest::Method;
 use serde_json::{Value, json};
