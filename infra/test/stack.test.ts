@@ -157,7 +157,7 @@ describe('functions', () => {
     dev.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'Duration',
       ExtendedStatistic: 'p99',
-      Threshold: 8000,
+      Threshold: functionTimeoutSeconds(httpFunctions[0]) * 800,
       Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(httpFunctions[0]) } }],
     });
     dev.template.hasResourceProperties('AWS::CloudWatch::Alarm', {

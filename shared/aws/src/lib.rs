@@ -8,11 +8,15 @@ mod config;
 mod counting;
 mod dynamo;
 mod sdk_error;
+#[cfg(feature = "ses")]
 mod ses;
+#[cfg(feature = "sns")]
 mod sns;
 
 pub use config::{SdkPolicy, sdk_config};
 pub use counting::CallCounter;
 pub use dynamo::{DynamoStore, EXPIRY_INDEX};
+#[cfg(feature = "ses")]
 pub use ses::SesMailer;
+#[cfg(feature = "sns")]
 pub use sns::SnsSender;

@@ -37,6 +37,24 @@ pub trait SmsSender: Send + Sync {
     async fn send_sms(&self, sms: Sms) -> Result<(), DeliveryError>;
 }
 
+/// The messaging of a function that sends nothing (its routes never mail or text): every send
+/// fails, so a route that tried would answer `503` rather than pretend.
+pub struct NoMessaging;
+
+#[async_trait]
+impl Mailer for NoMessaging {
+    async fn send_email(&self, _: Email) -> Result<(), DeliveryError> {
+        Err(DeliveryError::Failed("this function sends no email".into()))
+    }
+}
+
+#[async_trait]
+impl SmsSender for NoMessaging {
+    async fn send_sms(&self, _: Sms) -> Result<(), DeliveryError> {
+        Err(DeliveryError::Failed("this function sends no SMS".into()))
+    }
+}
+
 /// Escapes text for the HTML part of an email.
 pub fn html_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -35,6 +35,7 @@ pub fn init_tracing() {
         .try_init();
 }
 
+#[cfg(feature = "secret")]
 async fn signing_key(config: &aws_config::SdkConfig) -> Result<SecretSlice<u8>, Error> {
     if let Ok(arn) = std::env::var("SIGNING_KEY_SECRET_ARN") {
         let client = aws_sdk_secretsmanager::Client::new(config);
@@ -55,6 +56,38 @@ async fn signing_key(config: &aws_config::SdkConfig) -> Result<SecretSlice<u8>, 
         return Ok(text.as_bytes().to_vec().into());
     }
     Ok(env("SIGNING_KEY")?.into_bytes().into())
+}
+
+/// Without the `secret` feature (tests, local invokes) the key comes from `SIGNING_KEY` only.
+#[cfg(not(feature = "secret"))]
+async fn signing_key(_: &aws_config::SdkConfig) -> Result<SecretSlice<u8>, Error> {
+    if std::env::var("SIGNING_KEY_SECRET_ARN").is_ok() {
+        return Err("SIGNING_KEY_SECRET_ARN is set but this build cannot read secrets".into());
+    }
+    Ok(env("SIGNING_KEY")?.into_bytes().into())
+}
+
+#[cfg(feature = "mail")]
+fn mailer(config: &aws_config::SdkConfig) -> Arc<dyn portal_core::messaging::Mailer> {
+    Arc::new(portal_aws::SesMailer::new(
+        aws_sdk_sesv2::Client::new(config),
+        std::env::var("MAIL_FROM").unwrap_or_default(),
+    ))
+}
+
+#[cfg(not(feature = "mail"))]
+fn mailer(_: &aws_config::SdkConfig) -> Arc<dyn portal_core::messaging::Mailer> {
+    Arc::new(portal_core::messaging::NoMessaging)
+}
+
+#[cfg(feature = "sms")]
+fn sms_sender(config: &aws_config::SdkConfig) -> Arc<dyn portal_core::messaging::SmsSender> {
+    Arc::new(portal_aws::SnsSender::new(aws_sdk_sns::Client::new(config)))
+}
+
+#[cfg(not(feature = "sms"))]
+fn sms_sender(_: &aws_config::SdkConfig) -> Arc<dyn portal_core::messaging::SmsSender> {
+    Arc::new(portal_core::messaging::NoMessaging)
 }
 
 /// Builds the function's app from the environment (the AWS adapters).
@@ -80,13 +113,8 @@ pub async fn portal_from_env(issues_tokens: bool) -> Result<Portal, Error> {
     };
     let portal = Portal {
         store: Arc::new(store) as Arc<dyn Store>,
-        mailer: Arc::new(portal_aws::SesMailer::new(
-            aws_sdk_sesv2::Client::new(&config),
-            std::env::var("MAIL_FROM").unwrap_or_default(),
-        )),
-        sms: Arc::new(portal_aws::SnsSender::new(aws_sdk_sns::Client::new(
-            &config,
-        ))),
+        mailer: mailer(&config),
+        sms: sms_sender(&config),
         clock: Arc::new(SystemClock),
         hasher: PasswordHasherConfig::default(),
         signer: TokenSigner::new(&key)?,
