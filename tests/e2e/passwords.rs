@@ -10,7 +10,7 @@ use portal_core::account::AccountName;
 use portal_core::clock::{AdjustableClock, Clock};
 use portal_core::keys;
 use portal_core::passwords::PasswordHasherConfig;
-use portal_core::sessions::TokenSigner;
+use portal_core::signer::TokenSigner;
 use portal_core::store::{Condition, Item, Store, Write};
 use portal_local::Outbox;
 use serde_json::{Value, json};

@@ -19,11 +19,12 @@ use portal_core::account::AccountName;
 use portal_core::clock::{SystemClock, rfc3339_epoch};
 use portal_core::contact::parse_text;
 use portal_core::error::{Conflict, FieldErrors};
+use portal_core::onboarding::NewTenant;
 use portal_core::passwords::PasswordHasherConfig;
-use portal_core::sessions::TokenSigner;
+use portal_core::signer::TokenSigner;
 use portal_core::staff::{NewStaff, StaffInput};
 use portal_core::store::StoreError;
-use portal_core::tenants::{NewTenant, Settings, SettingsChange};
+use portal_core::tenants::{Settings, SettingsChange};
 use portal_core::{DomainError, FieldError, Portal};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -455,7 +456,7 @@ async fn connect(table: &str) -> Result<Portal, Failure> {
     // the real adapters (never called here) and a signer on a random key.
     let mail_from = std::env::var("MAIL_FROM").unwrap_or_else(|_| "no-reply@invalid".into());
     let key = portal_core::tokens::new_token()
-        .map_err(|e| Failure::domain(e, None))?
+        .map_err(|e| Failure::domain(e.into(), None))?
         .0
         .into_bytes();
     let signer = TokenSigner::new(&key.into()).map_err(|e| Failure::domain(e, None))?;

@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use portal_core::clock::AdjustableClock;
 use portal_core::messaging::{Mailer, SmsSender};
 use portal_core::passwords::PasswordHasherConfig;
-use portal_core::sessions::TokenSigner;
+use portal_core::signer::TokenSigner;
 use portal_core::store::Store;
 use portal_core::{DomainError, Portal};
 use portal_http::App;

@@ -2,6 +2,7 @@
 //! (`portal-http`'s `problem` module).
 
 use crate::store::StoreError;
+use crate::tokens::RandomError;
 
 /// One invalid field of a request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -169,3 +170,9 @@ impl Conflict {
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
+
+impl From<RandomError> for DomainError {
+    fn from(e: RandomError) -> Self {
+        DomainError::Internal(e.to_string())
+    }
+}

@@ -6,9 +6,9 @@ use serde_json::Map;
 
 use crate::account::AccountName;
 use crate::error::{DomainError, DomainResult};
-use crate::guardians::GuardianRecord;
+use crate::guardian::GuardianRecord;
 use crate::keys;
-use crate::policies::PendingPolicy;
+use crate::policy::PendingPolicy;
 use crate::portal::Portal;
 use crate::sessions::{Authenticated, SubjectKind};
 use crate::store::Query;
@@ -47,7 +47,7 @@ pub struct FamilyRecord {
     pub referral_source: Option<String>,
     #[serde(default)]
     pub custom_fields: Map<String, serde_json::Value>,
-    pub address: Option<crate::guardians::Address>,
+    pub address: Option<crate::guardian::Address>,
     /// Where the family signed up: `web` or `mobile`.
     pub client: String,
     /// Set when nothing was pending at sign-up, or once the primary (or staff) accepted the last

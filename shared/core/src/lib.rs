@@ -1,33 +1,46 @@
 //! The identity domain. Knows no AWS and no HTTP: flows are services over ports
 //! ([`store::Store`], [`messaging::Mailer`], [`messaging::SmsSender`], [`clock::Clock`]).
 
+// Layers, bottom up; dependencies point up this list only (no import circle between files:
+// `scripts/import-cycles`, part of the test command).
+//
+// Values and records: parsed inputs, typed values, stored records and the key layout.
 pub mod account;
-pub mod audit;
 pub mod branding;
-pub mod clock;
 pub mod contact;
 pub mod error;
+pub mod guardian;
+pub mod keys;
+pub mod passwords;
+pub mod permissions;
+pub mod signer;
+pub mod tokens;
+// Ports: storage, messaging, time.
+pub mod clock;
+pub mod messaging;
+pub mod store;
+// The services' shared dependencies (ports and configuration).
+pub mod portal;
+// Access: audit trail, sessions, lockout, sending limits.
+pub mod audit;
+pub mod limits;
+pub mod lockout;
+pub mod policy;
+pub mod sessions;
+// Flows: each concept's services as `impl Portal` blocks.
 pub mod families;
 pub mod guardians;
 pub mod invitations;
-pub mod keys;
-pub mod limits;
-pub mod lockout;
-pub mod messaging;
 pub mod notices;
-pub mod passwords;
-pub mod permissions;
+pub mod onboarding;
 pub mod policies;
-pub mod portal;
 pub mod purge;
 pub mod resets;
 pub mod revocations;
-pub mod sessions;
 pub mod signup;
 pub mod staff;
-pub mod store;
 pub mod tenants;
-pub mod tokens;
+pub mod user_groups;
 
 pub use error::{DomainError, DomainResult, FieldError};
 pub use portal::Portal;

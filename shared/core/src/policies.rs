@@ -16,36 +16,7 @@ use crate::staff::StaffActor;
 use crate::store::{Condition, Item, Query, Write};
 use crate::tokens::new_id;
 
-/// A policy as stored and as the office sees it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PolicyRecord {
-    pub id: String,
-    pub title: String,
-    pub body: String,
-    pub required: bool,
-    pub version: u32,
-}
-
-/// A family's acceptance of one version of a policy.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Acceptance {
-    pub policy_id: String,
-    pub version: u32,
-    pub accepted_at: i64,
-    pub actor: Actor,
-    /// `web`, `mobile` (the portal client) or `office` (manual acceptance).
-    pub channel: String,
-    pub manual: bool,
-    pub note: Option<String>,
-}
-
-/// A required policy whose current version the family has not accepted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PendingPolicy {
-    pub id: String,
-    pub title: String,
-    pub version: u32,
-}
+pub use crate::policy::{Acceptance, PendingPolicy, PolicyRecord};
 
 /// `GET portal/policies` entry.
 #[derive(Debug, Clone, Serialize)]

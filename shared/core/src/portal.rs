@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::messaging::{Mailer, SmsSender};
 use crate::passwords::PasswordHasherConfig;
-use crate::sessions::TokenSigner;
+use crate::signer::TokenSigner;
 use crate::store::Store;
 
 #[derive(Clone)]

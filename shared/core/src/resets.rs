@@ -484,7 +484,7 @@ impl Portal {
             Ok(t) => t,
             Err(e) => {
                 undo(allowance).await;
-                return Err(e);
+                return Err(e.into());
             }
         };
         let issued = match self.link_writes(account, &recipient, &hash, actor.actor(), channel) {

@@ -9,10 +9,6 @@
 //! session and its subject's record together (one batch read) and refuses a session from an
 //! older epoch. Nothing has to find the user's sessions, so no count can make that fail.
 
-use std::collections::HashSet;
-
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use secrecy::{ExposeSecret, SecretSlice};
 use serde::{Deserialize, Serialize};
 
 use crate::account::AccountName;
@@ -20,26 +16,12 @@ use crate::clock::rfc3339_epoch;
 use crate::error::{DomainError, DomainResult};
 use crate::keys;
 use crate::portal::Portal;
+use crate::signer::Claims;
+pub use crate::signer::{SessionSubject, SubjectKind};
 use crate::store::{Condition, Item, Key, StoreError, Write};
 use crate::tokens::new_id;
 
 pub const IDLE_TIMEOUT_SECONDS: i64 = 3600;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SubjectKind {
-    Staff,
-    Guardian,
-}
-
-impl SubjectKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SubjectKind::Staff => "staff",
-            SubjectKind::Guardian => "guardian",
-        }
-    }
-}
 
 /// A session as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,61 +56,6 @@ pub fn credential_epoch(subject: &Item) -> u64 {
         .get(CREDENTIAL_EPOCH_FIELD)
         .and_then(serde_json::Value::as_u64)
         .unwrap_or(0)
-}
-
-/// The claims of the bearer token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Claims {
-    /// The account the token belongs to.
-    acct: String,
-    /// Session id.
-    sid: String,
-    kind: SubjectKind,
-    sub: String,
-    /// Active family (guardians).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    fam: Option<String>,
-    iat: i64,
-}
-
-/// Signs and checks bearer tokens with one HMAC key (at least 32 bytes).
-#[derive(Clone)]
-pub struct TokenSigner {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
-}
-
-impl TokenSigner {
-    pub fn new(key: &SecretSlice<u8>) -> DomainResult<Self> {
-        let key = key.expose_secret();
-        if key.len() < 32 {
-            return Err(DomainError::Internal(
-                "the token signing key must be at least 32 bytes".into(),
-            ));
-        }
-        let mut validation = Validation::new(Algorithm::HS256);
-        // Expiry lives in the session record (idle deadline, logout); the token carries none.
-        validation.required_spec_claims = HashSet::new();
-        validation.validate_exp = false;
-        validation.validate_aud = false;
-        Ok(Self {
-            encoding: EncodingKey::from_secret(key),
-            decoding: DecodingKey::from_secret(key),
-            validation,
-        })
-    }
-
-    fn sign(&self, claims: &Claims) -> DomainResult<String> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
-            .map_err(|e| DomainError::Internal(format!("token signing: {e}")))
-    }
-
-    fn check(&self, token: &str) -> Option<Claims> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .ok()
-            .map(|d| d.claims)
-    }
 }
 
 /// A new session: the bearer token and what the login response shows of it.
@@ -330,12 +257,4 @@ impl Portal {
             .await?;
         Ok(())
     }
-}
-
-/// Whose session is being started, and under which credential epoch.
-#[derive(Debug, Clone, Copy)]
-pub struct SessionSubject<'a> {
-    pub kind: SubjectKind,
-    pub id: &'a str,
-    pub epoch: u64,
 }

@@ -79,8 +79,8 @@ impl StaffRecord {
         self.credential_epoch += 1;
     }
 
-    pub fn session_subject(&self) -> crate::sessions::SessionSubject<'_> {
-        crate::sessions::SessionSubject {
+    pub fn session_subject(&self) -> crate::signer::SessionSubject<'_> {
+        crate::signer::SessionSubject {
             kind: SubjectKind::Staff,
             id: &self.id,
             epoch: self.credential_epoch,

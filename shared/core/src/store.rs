@@ -4,7 +4,7 @@
 //! semantics and are held to them by one conformance suite (`tests/e2e/store_conformance.rs`):
 //!
 //! * an item is addressed by `(pk, sk)`; every domain key starts with the tenant (`T#<account>#`),
-//!   see [`crate::keys`], so no read can cross tenants by construction;
+//!   see the `keys` module, so no read can cross tenants by construction;
 //! * `put`/`delete` take a [`Condition`]; a failed condition is [`StoreError::ConditionFailed`];
 //! * `transact` applies every write or none; a failed condition names the write's index. It is
 //!   safe to retry: each transaction carries a token, recorded atomically with its writes, so a

@@ -8,10 +8,9 @@ use serde_json::json;
 use crate::account::AccountName;
 use crate::audit::Actor;
 use crate::contact::{Email, PhoneNumber, parse_text};
-use crate::error::{Conflict, DomainError, DomainResult, FieldError, FieldErrors};
+use crate::error::{DomainError, DomainResult, FieldError, FieldErrors};
 use crate::keys;
 use crate::portal::Portal;
-use crate::staff::{NewStaff, StaffRecord};
 use crate::store::{Bound, Condition, Item, StoreError, Write};
 
 /// The Terms & Conditions version in force when none was ever published.
@@ -200,7 +199,7 @@ impl SettingsChange {
 
     /// Applies the change; refused (nothing applied) when the resulting branding colours fall
     /// below the contrast rule.
-    fn apply(&self, t: &mut TenantRecord) -> DomainResult<()> {
+    pub(crate) fn apply(&self, t: &mut TenantRecord) -> DomainResult<()> {
         if let Some(change) = &self.branding {
             t.branding = change
                 .applied_to(&t.branding)
@@ -253,15 +252,6 @@ fn parse_field_key(raw: Option<&str>, i: usize) -> Result<String, FieldError> {
             "use 1 to 64 letters, digits, '_' or '-'",
         ))
     }
-}
-
-/// A new tenant with its owner (local `/_dev/tenants` and the ops command).
-pub struct NewTenant {
-    pub account: AccountName,
-    pub business_name: String,
-    pub owner: NewStaff,
-    pub settings: SettingsChange,
-    pub sms_credits: i64,
 }
 
 impl Portal {
@@ -377,55 +367,6 @@ impl Portal {
         Err(DomainError::Store(StoreError::Unavailable(
             "settings kept changing; try again".into(),
         )))
-    }
-
-    /// Creates a tenant and its owner in one transaction.
-    pub async fn create_tenant(&self, new: NewTenant) -> DomainResult<String> {
-        let now = self.clock.epoch();
-        let mut tenant = TenantRecord {
-            account: new.account.to_string(),
-            business_name: new.business_name.clone(),
-            business_email: None,
-            location_email: None,
-            location_phone: None,
-            customer_signup_enabled: true,
-            email_validation_required: true,
-            sms_enabled: false,
-            custom_fields: Vec::new(),
-            owner_staff_id: String::new(),
-            created_at: now,
-            branding: Branding::default(),
-        };
-        new.settings.apply(&mut tenant)?;
-        tenant.business_name = new.business_name;
-        let owner: StaffRecord = self.staff_record_for(new.owner, true).await?;
-        tenant.owner_staff_id = owner.id.clone();
-        let mut writes = vec![Write::Put(
-            Item::from_record(keys::tenant_record(&new.account), &tenant)?,
-            Condition::Absent,
-        )];
-        writes.extend(self.staff_writes(&new.account, &owner)?);
-        writes.push(Write::Put(
-            Item::from_record(
-                keys::sms_credits(&new.account),
-                &json!({"credits": new.sms_credits.max(0)}),
-            )?,
-            Condition::Absent,
-        ));
-        writes.push(self.audit_write(
-            &new.account,
-            Actor::system(),
-            "tenant.created",
-            Some(&owner.id),
-            json!({}),
-        )?);
-        match self.store.transact(writes).await {
-            Ok(()) => Ok(owner.id),
-            Err(StoreError::TransactionConflict(_)) => {
-                Err(DomainError::Conflict(Conflict::AccountExists))
-            }
-            Err(e) => Err(e.into()),
-        }
     }
 
     /// Applies a settings change without an actor (local development and ops).

@@ -6,7 +6,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use crate::error::DomainError;
+/// The operating system's random source failed (nothing sensible can go on without it).
+#[derive(Debug, thiserror::Error)]
+#[error("os rng: {0}")]
+pub struct RandomError(String);
 
 /// The longest id the service accepts from a client (a path segment or a field). Ids are 22
 /// characters today; anything longer, or outside base64url, is no id this service issued and is
@@ -27,19 +30,19 @@ pub fn is_opaque(value: &str, max: usize) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N], DomainError> {
+fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
     let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(|e| DomainError::Internal(format!("os rng: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| RandomError(e.to_string()))?;
     Ok(bytes)
 }
 
 /// A new opaque id (16 random bytes, base64url: 22 characters, path-safe).
-pub fn new_id() -> Result<String, DomainError> {
+pub fn new_id() -> Result<String, RandomError> {
     Ok(URL_SAFE_NO_PAD.encode(random_bytes::<16>()?))
 }
 
 /// A new secret token (32 random bytes, base64url) and the hash to store.
-pub fn new_token() -> Result<(String, String), DomainError> {
+pub fn new_token() -> Result<(String, String), RandomError> {
     let token = URL_SAFE_NO_PAD.encode(random_bytes::<32>()?);
     let hash = token_hash(&token);
     Ok((token, hash))
@@ -56,7 +59,7 @@ pub fn token_hash(token: &str) -> String {
 }
 
 /// A random number below `bound` (for validation codes), without modulo bias.
-pub fn random_below(bound: u32) -> Result<u32, DomainError> {
+pub fn random_below(bound: u32) -> Result<u32, RandomError> {
     let zone = u32::MAX - (u32::MAX % bound);
     loop {
         let n = u32::from_le_bytes(random_bytes::<4>()?);

@@ -12,7 +12,7 @@ use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use portal_core::Portal;
 use portal_core::clock::SystemClock;
 use portal_core::passwords::PasswordHasherConfig;
-use portal_core::sessions::TokenSigner;
+use portal_core::signer::TokenSigner;
 use portal_core::store::Store;
 use portal_http::{App, Function};
 use secrecy::SecretSlice;
