@@ -53,6 +53,7 @@ pub fn portal_over(store: Arc<dyn Store>) -> BenchResult<(Portal, Arc<Outbox>)> 
         sms: outbox.clone(),
         clock,
         hasher: PasswordHasherConfig::default(),
+        security: portal_core::security::SecurityPolicy::default(),
         signer: TokenSigner::new(&b"bench-signing-key-0123456789abcdef".to_vec().into())?,
         portal_url: "https://portal.test".into(),
     };

@@ -79,6 +79,7 @@ pub async fn setup() -> Fixture {
         sms: outbox.clone(),
         clock,
         hasher: PasswordHasherConfig::default(),
+        security: portal_core::security::SecurityPolicy::default(),
         signer: TokenSigner::new(&b"0123456789abcdef0123456789abcdef".to_vec().into()).unwrap(),
         portal_url: "https://portal.test".into(),
     };

@@ -991,6 +991,7 @@ async fn purge_reads_only_expired_items_on_dynamodb() {
         sms: outbox,
         clock: clock.clone(),
         hasher: PasswordHasherConfig::default(),
+        security: portal_core::security::SecurityPolicy::default(),
         signer: TokenSigner::new(&b"0123456789abcdef0123456789abcdef".to_vec().into()).unwrap(),
         portal_url: "https://portal.test".into(),
     };

@@ -469,6 +469,7 @@ async fn connect(table: &str) -> Result<Portal, Failure> {
         sms: Arc::new(SnsSender::new(aws_sdk_sns::Client::new(&config))),
         clock: Arc::new(SystemClock),
         hasher: PasswordHasherConfig::default(),
+        security: portal_core::security::SecurityPolicy::default(),
         signer,
         portal_url: std::env::var("PORTAL_URL").unwrap_or_default(),
     })

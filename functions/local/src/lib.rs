@@ -77,6 +77,7 @@ pub async fn spawn(options: Options) -> Result<Running, DomainError> {
         sms: options.sms.unwrap_or_else(|| outbox.clone()),
         clock: clock.clone(),
         hasher: PasswordHasherConfig::default(),
+        security: portal_core::security::SecurityPolicy::default(),
         signer: TokenSigner::new(&key.into())?,
         portal_url: options
             .portal_url

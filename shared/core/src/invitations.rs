@@ -19,12 +19,9 @@ use crate::lockout::LoginKind;
 use crate::messaging::compose_email;
 use crate::passwords::{Password, PasswordAttempt, Verified};
 use crate::portal::Portal;
+use crate::security::in_words;
 use crate::store::{Condition, Item, Query, StoreError, Write};
 use crate::tokens::{new_id, new_token, token_hash};
-
-pub const VALID_SECONDS: i64 = 7 * 24 * 3600;
-/// A pending invitation stays resendable this long after it expires.
-pub const KEPT_AFTER_EXPIRY_SECONDS: i64 = 30 * 24 * 3600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -127,7 +124,7 @@ impl Portal {
             invitation,
         )?
         .with_version(version)
-        .expiring_at(invitation.valid_until + KEPT_AFTER_EXPIRY_SECONDS))
+        .expiring_at(invitation.valid_until + self.security.invitation_kept_seconds))
     }
 
     fn token_item(
@@ -142,7 +139,7 @@ impl Portal {
                 invitation_id: invitation.id.clone(),
             },
         )?
-        .expiring_at(invitation.valid_until + KEPT_AFTER_EXPIRY_SECONDS))
+        .expiring_at(invitation.valid_until + self.security.invitation_kept_seconds))
     }
 
     async fn send_invitation(
@@ -163,8 +160,10 @@ impl Portal {
                     "{} invited you to view the {} account at {}.",
                     invitation.inviter_name, ctx.family.name, tenant.business_name
                 ),
-                "Open the link below within 7 days to accept. Your access will be view-only."
-                    .into(),
+                format!(
+                    "Open the link below within {} to accept. Your access will be view-only.",
+                    in_words(self.security.invitation_seconds)
+                ),
             ],
             Some(&link),
         );
@@ -229,7 +228,7 @@ impl Portal {
             ),
             token_hash: hash,
             status: InvitationStatus::Pending,
-            valid_until: now + VALID_SECONDS,
+            valid_until: now + self.security.invitation_seconds,
             created_at: now,
             generation: ctx.family.access_generation,
         };
@@ -376,7 +375,7 @@ impl Portal {
         let old_hash = invitation.token_hash.clone();
         let (token, hash) = new_token()?;
         invitation.token_hash = hash;
-        invitation.valid_until = self.clock.epoch() + VALID_SECONDS;
+        invitation.valid_until = self.clock.epoch() + self.security.invitation_seconds;
         if let Err(e) = self.send_invitation(ctx, &invitation, &token).await {
             self.return_allowance(allowance).await;
             return Err(e);

@@ -13,6 +13,7 @@ pub mod guardian;
 pub mod keys;
 pub mod passwords;
 pub mod permissions;
+pub mod security;
 pub mod signer;
 pub mod tokens;
 // Ports: storage, messaging, time.

@@ -10,9 +10,6 @@ use crate::keys;
 use crate::portal::Portal;
 use crate::store::{Condition, Item, StoreError};
 
-pub const MAX_PER_WINDOW: usize = 5;
-pub const WINDOW_SECONDS: i64 = 3600;
-
 /// The kinds of message that are limited separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind {
@@ -60,11 +57,12 @@ impl Portal {
                 Some(item) => item.record()?,
                 None => SendLog::default(),
             };
-            log.sent.retain(|&t| t > now - WINDOW_SECONDS);
-            if log.sent.len() >= MAX_PER_WINDOW {
+            log.sent
+                .retain(|&t| t > now - self.security.send_window_seconds);
+            if log.sent.len() >= self.security.sends_per_window {
                 let oldest = log.sent.iter().copied().min().unwrap_or(now);
                 return Err(DomainError::TooManyRequests {
-                    retry_after: (oldest + WINDOW_SECONDS - now).max(1),
+                    retry_after: (oldest + self.security.send_window_seconds - now).max(1),
                 });
             }
             log.sent.push(now);
@@ -74,7 +72,7 @@ impl Portal {
             };
             let item = Item::from_record(key.clone(), &log)?
                 .with_version(version)
-                .expiring_at(now + WINDOW_SECONDS);
+                .expiring_at(now + self.security.send_window_seconds);
             match self.store.put(item, condition).await {
                 Ok(()) => return Ok(Allowance { key, at: now }),
                 Err(StoreError::ConditionFailed) => continue,
@@ -103,9 +101,10 @@ impl Portal {
             let Ok(updated) = Item::from_record(allowance.key.clone(), &log) else {
                 return;
             };
-            let updated = updated
-                .with_version(item.version + 1)
-                .expiring_at(item.expires_at.unwrap_or(allowance.at + WINDOW_SECONDS));
+            let updated = updated.with_version(item.version + 1).expiring_at(
+                item.expires_at
+                    .unwrap_or(allowance.at + self.security.send_window_seconds),
+            );
             match self
                 .store
                 .put(updated, Condition::VersionIs(item.version))

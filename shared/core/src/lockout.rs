@@ -9,8 +9,8 @@
 //! computes the hash. Failures plus checks in flight never exceed five, so of any number of
 //! simultaneous attempts at most five are checked before the lock; the rest wait for a slot
 //! while checks are in flight (a right password frees its slot) and answer `429` once the
-//! login is locked. A reservation whose request died counts as a failure after
-//! [`STALE_RESERVATION_SECONDS`].
+//! login is locked. A reservation whose request died counts as a failure after the security
+//! policy's `stale_check_seconds`. The numbers are the security policy's (`crate::security`).
 
 use std::time::Duration;
 
@@ -21,14 +21,10 @@ use crate::error::{DomainError, DomainResult};
 use crate::keys;
 use crate::passwords::{PasswordAttempt, PasswordHashString, Verified};
 use crate::portal::Portal;
+use crate::security::SecurityPolicy;
 use crate::store::{Condition, Item, Key, StoreError};
 use crate::tokens::new_id;
 
-pub const MAX_FAILURES: usize = 5;
-pub const WINDOW_SECONDS: i64 = 15 * 60;
-pub const LOCK_SECONDS: i64 = 15 * 60;
-/// A check still in flight after this long is taken for a failure (its request died).
-pub const STALE_RESERVATION_SECONDS: i64 = 60;
 /// How long an attempt waits for a slot while the other checks in flight finish (within API
 /// Gateway's 30-second limit and the password-checking functions' 25-second timeout).
 const SLOT_WAIT: Duration = Duration::from_secs(15);
@@ -94,38 +90,39 @@ impl LockState {
 
     /// Forgets what no longer counts at `now`: failures out of the window, an ended lock; a
     /// stale reservation becomes a failure.
-    fn at(&self, now: i64) -> LockState {
+    fn at(&self, policy: &SecurityPolicy, now: i64) -> LockState {
         let mut next = LockState {
             failures: self.failures.clone(),
             locked_until: self.locked_until.filter(|&t| t > now),
             pending: Vec::new(),
         };
         for r in &self.pending {
-            if r.at <= now - STALE_RESERVATION_SECONDS {
+            if r.at <= now - policy.stale_check_seconds {
                 next.failures.push(r.at);
             } else {
                 next.pending.push(r.clone());
             }
         }
-        next.failures.retain(|&t| t > now - WINDOW_SECONDS);
-        next.lock_if_full(now);
+        next.failures
+            .retain(|&t| t > now - policy.lockout_window_seconds);
+        next.lock_if_full(policy, now);
         next
     }
 
-    fn lock_if_full(&mut self, now: i64) {
-        if self.failures.len() >= MAX_FAILURES {
+    fn lock_if_full(&mut self, policy: &SecurityPolicy, now: i64) {
+        if self.failures.len() >= policy.lockout_failures {
             self.failures.clear();
-            self.locked_until = Some(now + LOCK_SECONDS);
+            self.locked_until = Some(now + policy.lockout_seconds);
         }
     }
 
     /// Tries to reserve a check for `id` at `now`.
-    pub fn reserve(&self, now: i64, id: &str) -> Reserve {
-        let mut next = self.at(now);
+    pub fn reserve(&self, policy: &SecurityPolicy, now: i64, id: &str) -> Reserve {
+        let mut next = self.at(policy, now);
         if let Some(retry_after) = next.retry_after(now) {
             return Reserve::Locked { retry_after };
         }
-        if next.failures.len() + next.pending.len() >= MAX_FAILURES {
+        if next.failures.len() + next.pending.len() >= policy.lockout_failures {
             return Reserve::Busy;
         }
         next.pending.push(Reservation {
@@ -137,8 +134,14 @@ impl LockState {
 
     /// Settles the check `id`: a right password clears the failures and any lock; a wrong one
     /// is a failure (the fifth locks); `None` (the check itself broke) just frees the slot.
-    pub fn settle(&self, now: i64, id: &str, right: Option<bool>) -> LockState {
-        let mut next = self.at(now);
+    pub fn settle(
+        &self,
+        policy: &SecurityPolicy,
+        now: i64,
+        id: &str,
+        right: Option<bool>,
+    ) -> LockState {
+        let mut next = self.at(policy, now);
         next.pending.retain(|r| r.id != id);
         match right {
             Some(true) => {
@@ -147,7 +150,7 @@ impl LockState {
             }
             Some(false) => {
                 next.failures.push(now);
-                next.lock_if_full(now);
+                next.lock_if_full(policy, now);
             }
             None => {}
         }
@@ -159,12 +162,13 @@ impl LockState {
     }
 
     /// When the item may be forgotten (its TTL).
-    fn expires_at(&self) -> i64 {
-        let failures = self.failures.iter().map(|t| t + WINDOW_SECONDS);
+    fn expires_at(&self, policy: &SecurityPolicy) -> i64 {
+        let window = policy.lockout_window_seconds;
+        let failures = self.failures.iter().map(|t| t + window);
         let pending = self
             .pending
             .iter()
-            .map(|r| r.at + STALE_RESERVATION_SECONDS + WINDOW_SECONDS);
+            .map(|r| r.at + policy.stale_check_seconds + window);
         failures
             .chain(pending)
             .chain(self.locked_until)
@@ -219,7 +223,7 @@ impl Portal {
                 Some(i) => i.record()?,
                 None => LockState::default(),
             };
-            match state.reserve(now, &id) {
+            match state.reserve(&self.security, now, &id) {
                 Reserve::Locked { retry_after } => {
                     return Err(DomainError::TooManyAttempts { retry_after });
                 }
@@ -243,7 +247,7 @@ impl Portal {
                     };
                     let item = Item::from_record(lock.key.clone(), &next)?
                         .with_version(version)
-                        .expiring_at(next.expires_at());
+                        .expiring_at(next.expires_at(&self.security));
                     match self.store.put(item, condition).await {
                         Ok(()) => {
                             return Ok(Held {
@@ -276,7 +280,7 @@ impl Portal {
                     None => return Ok(()),
                 },
             };
-            let next = state.settle(self.clock.epoch(), &held.id, right);
+            let next = state.settle(&self.security, self.clock.epoch(), &held.id, right);
             let written = if next.is_empty() {
                 self.store
                     .delete(&held.key, Condition::VersionIs(version))
@@ -284,7 +288,7 @@ impl Portal {
             } else {
                 let item = Item::from_record(held.key.clone(), &next)?
                     .with_version(version + 1)
-                    .expiring_at(next.expires_at());
+                    .expiring_at(next.expires_at(&self.security));
                 self.store.put(item, Condition::VersionIs(version)).await
             };
             match written {
@@ -327,14 +331,18 @@ mod tests {
     use super::*;
 
     fn granted(state: &LockState, now: i64, id: &str) -> LockState {
-        match state.reserve(now, id) {
+        match state.reserve(&policy(), now, id) {
             Reserve::Granted(next) => next,
             other => panic!("expected a slot, got {other:?}"),
         }
     }
 
     fn fail(state: &LockState, now: i64, id: &str) -> LockState {
-        granted(state, now, id).settle(now, id, Some(false))
+        granted(state, now, id).settle(&policy(), now, id, Some(false))
+    }
+
+    fn policy() -> SecurityPolicy {
+        SecurityPolicy::default()
     }
 
     #[test]
@@ -345,15 +353,15 @@ mod tests {
             assert_eq!(s.retry_after(1000 + i), None);
         }
         s = fail(&s, 1010, "a");
-        assert_eq!(s.retry_after(1011), Some(LOCK_SECONDS - 1));
+        assert_eq!(s.retry_after(1011), Some(policy().lockout_seconds - 1));
         assert_eq!(
-            s.reserve(1011, "b"),
+            s.reserve(&policy(), 1011, "b"),
             Reserve::Locked {
-                retry_after: LOCK_SECONDS - 1
+                retry_after: policy().lockout_seconds - 1
             }
         );
-        assert_eq!(s.retry_after(1010 + LOCK_SECONDS), None);
-        granted(&s, 1010 + LOCK_SECONDS, "c");
+        assert_eq!(s.retry_after(1010 + policy().lockout_seconds), None);
+        granted(&s, 1010 + policy().lockout_seconds, "c");
     }
 
     #[test]
@@ -362,9 +370,9 @@ mod tests {
         for i in 0..4 {
             s = fail(&s, i, "a");
         }
-        s = fail(&s, WINDOW_SECONDS + 10, "a");
+        s = fail(&s, policy().lockout_window_seconds + 10, "a");
         assert_eq!(s.failures.len(), 1);
-        assert_eq!(s.retry_after(WINDOW_SECONDS + 11), None);
+        assert_eq!(s.retry_after(policy().lockout_window_seconds + 11), None);
     }
 
     #[test]
@@ -373,11 +381,11 @@ mod tests {
         for id in ["1", "2", "3", "4", "5"] {
             s = granted(&s, 100, id);
         }
-        assert_eq!(s.reserve(100, "6"), Reserve::Busy);
-        s = s.settle(101, "3", Some(true));
+        assert_eq!(s.reserve(&policy(), 100, "6"), Reserve::Busy);
+        s = s.settle(&policy(), 101, "3", Some(true));
         assert_eq!(s.pending.len(), 4);
         s = granted(&s, 101, "6");
-        assert_eq!(s.reserve(101, "7"), Reserve::Busy);
+        assert_eq!(s.reserve(&policy(), 101, "7"), Reserve::Busy);
     }
 
     #[test]
@@ -387,9 +395,9 @@ mod tests {
             s = granted(&s, 100, id);
         }
         for id in ["1", "2", "3", "4", "5"] {
-            s = s.settle(100, id, Some(false));
+            s = s.settle(&policy(), 100, id, Some(false));
         }
-        assert_eq!(s.retry_after(100), Some(LOCK_SECONDS));
+        assert_eq!(s.retry_after(100), Some(policy().lockout_seconds));
         assert!(s.pending.is_empty());
     }
 
@@ -400,11 +408,11 @@ mod tests {
             s = granted(&s, 100, id);
         }
         assert_eq!(
-            s.reserve(100 + STALE_RESERVATION_SECONDS - 1, "6"),
+            s.reserve(&policy(), 100 + policy().stale_check_seconds - 1, "6"),
             Reserve::Busy
         );
         assert!(matches!(
-            s.reserve(100 + STALE_RESERVATION_SECONDS, "6"),
+            s.reserve(&policy(), 100 + policy().stale_check_seconds, "6"),
             Reserve::Locked { .. }
         ));
     }
@@ -415,7 +423,7 @@ mod tests {
         for i in 0..3 {
             s = fail(&s, 10 + i, "a");
         }
-        s = granted(&s, 20, "ok").settle(20, "ok", Some(true));
+        s = granted(&s, 20, "ok").settle(&policy(), 20, "ok", Some(true));
         assert!(s.is_empty());
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::messaging::{Mailer, SmsSender};
 use crate::passwords::PasswordHasherConfig;
+use crate::security::SecurityPolicy;
 use crate::signer::TokenSigner;
 use crate::store::Store;
 
@@ -16,6 +17,8 @@ pub struct Portal {
     pub sms: Arc<dyn SmsSender>,
     pub clock: Arc<dyn Clock>,
     pub hasher: PasswordHasherConfig,
+    /// Every numbered rule (lockout, idle timeout, link and code lifetimes, sending limits).
+    pub security: SecurityPolicy,
     pub signer: TokenSigner,
     /// Base URL of the portal front end, for links in messages (configuration, never a
     /// request's `Host`).

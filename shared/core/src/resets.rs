@@ -4,7 +4,7 @@
 //! every change.
 //!
 //! Reset links: a 32-byte random token (base64url), stored only as its SHA-256 with the user it
-//! resets, valid [`RESET_TTL_SECONDS`] by the clock at every read (the TTL attribute only lets
+//! resets, valid `reset_link_seconds` of the security policy by the clock at every read (the TTL attribute only lets
 //! the store forget it), single use. Each link records its user's credential epoch (see
 //! [`crate::sessions`]): completing a reset bumps the epoch in the same write as the new
 //! password, which kills every other outstanding link of that user at once, however many there
@@ -25,14 +25,12 @@ use crate::limits::{Allowance, MessageKind};
 use crate::messaging::{Sms, compose_email};
 use crate::passwords::{Password, PasswordAttempt, Verified};
 use crate::portal::Portal;
+use crate::security::in_words;
 use crate::sessions::{SubjectKind, credential_epoch, subject_key};
 use crate::staff::{StaffActor, StaffRecord};
 use crate::store::{Bound, Condition, Item, Key, StoreError, Write};
 use crate::tenants::TenantRecord;
 use crate::tokens::{new_token, token_hash};
-
-/// A reset link works for 30 minutes after it is sent.
-pub const RESET_TTL_SECONDS: i64 = 30 * 60;
 
 /// Longest token accepted at all (ours are 43 characters).
 const MAX_TOKEN_LENGTH: usize = 512;
@@ -159,17 +157,20 @@ impl Portal {
             "Reset your password",
             &[
                 format!("A password reset was requested for your {business} login."),
-                "Open this link within 30 minutes to choose a new password. If you did not ask \
-                 for this, ignore this message: your password stays as it is."
-                    .to_owned(),
+                format!(
+                    "Open this link within {} to choose a new password. If you did not ask for \
+                     this, ignore this message: your password stays as it is.",
+                    in_words(self.security.reset_link_seconds)
+                ),
             ],
             Some(url),
         )
     }
 
     /// The SMS text: business name and link, within 160 characters where the name allows.
-    fn reset_sms(to: &str, business: &str, url: &str) -> Sms {
-        let suffix = format!(": reset your password (30 min): {url}");
+    fn reset_sms(&self, to: &str, business: &str, url: &str) -> Sms {
+        let minutes = self.security.reset_link_seconds / 60;
+        let suffix = format!(": reset your password ({minutes} min): {url}");
         let room = 160usize.saturating_sub(suffix.chars().count()).max(20);
         let name: String = if business.chars().count() > room {
             let mut n: String = business.chars().take(room.saturating_sub(1)).collect();
@@ -194,7 +195,7 @@ impl Portal {
         channel: Channel,
     ) -> DomainResult<Vec<Write>> {
         let now = self.clock.epoch();
-        let expires_at = now + RESET_TTL_SECONDS;
+        let expires_at = now + self.security.reset_link_seconds;
         let record = ResetRecord {
             kind: recipient.kind,
             subject_id: recipient.id.clone(),
@@ -513,7 +514,7 @@ impl Portal {
                     .map(PhoneNumber::as_str)
                     .unwrap_or("");
                 self.sms
-                    .send_sms(Self::reset_sms(to, &tenant.business_name, &url))
+                    .send_sms(self.reset_sms(to, &tenant.business_name, &url))
                     .await
             }
         };

@@ -21,8 +21,6 @@ pub use crate::signer::{SessionSubject, SubjectKind};
 use crate::store::{Condition, Item, Key, StoreError, Write};
 use crate::tokens::new_id;
 
-pub const IDLE_TIMEOUT_SECONDS: i64 = 3600;
-
 /// A session as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionRecord {
@@ -64,6 +62,8 @@ pub struct NewSession {
     pub token: String,
     pub id: String,
     pub persistent: bool,
+    /// The idle timeout it runs under (`None`: persistent).
+    pub idle_timeout_seconds: Option<i64>,
 }
 
 /// The `session` object of login responses.
@@ -79,7 +79,7 @@ impl From<&NewSession> for SessionView {
         Self {
             id: s.id.clone(),
             persistent: s.persistent,
-            idle_timeout_seconds: (!s.persistent).then_some(IDLE_TIMEOUT_SECONDS),
+            idle_timeout_seconds: s.idle_timeout_seconds,
         }
     }
 }
@@ -126,7 +126,7 @@ impl Portal {
             kind: subject.kind,
             subject_id: subject.id.to_owned(),
             persistent,
-            idle_expires_at: (!persistent).then_some(now + IDLE_TIMEOUT_SECONDS),
+            idle_expires_at: (!persistent).then_some(now + self.security.idle_timeout_seconds),
             created_at: now,
             epoch: subject.epoch,
         };
@@ -147,6 +147,7 @@ impl Portal {
                 token,
                 id,
                 persistent,
+                idle_timeout_seconds: (!persistent).then_some(self.security.idle_timeout_seconds),
             },
             vec![Write::Put(session, Condition::Absent)],
         ))
@@ -193,7 +194,7 @@ impl Portal {
             return Err(DomainError::Unauthenticated);
         }
         if activity && !record.persistent {
-            let at = now + IDLE_TIMEOUT_SECONDS;
+            let at = now + self.security.idle_timeout_seconds;
             record.idle_expires_at = Some(at);
             let updated = Item::from_record(key, &record)?
                 .with_version(item.version + 1)

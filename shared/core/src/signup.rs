@@ -20,14 +20,10 @@ use crate::messaging::compose_email;
 use crate::passwords::{Password, PasswordAttempt, Verified, confirm};
 use crate::policies::PendingPolicy;
 use crate::portal::Portal;
+use crate::security::in_words;
 use crate::sessions::SessionView;
 use crate::store::{Condition, Item, StoreError, Write};
 use crate::tokens::{new_id, new_token, random_below, token_hash};
-
-pub const CODE_TTL_SECONDS: i64 = 30 * 60;
-pub const CODE_MAX_TRIES: u32 = 5;
-/// How long a verified email may wait for the sign-up form.
-pub const VERIFICATION_TTL_SECONDS: i64 = 60 * 60;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct CodeRecord {
@@ -193,7 +189,7 @@ impl Portal {
         // A new code replaces the old one (and its tries).
         let item = Item::from_record(key.clone(), &record)?
             .with_version(now as u64)
-            .expiring_at(now + CODE_TTL_SECONDS);
+            .expiring_at(now + self.security.code_seconds);
         self.store.put(item, Condition::Always).await?;
         let mail = compose_email(
             email.as_str(),
@@ -204,7 +200,10 @@ impl Portal {
                     "Your validation code for {} is {code}.",
                     tenant.business_name
                 ),
-                "It is valid for 30 minutes. If you did not ask for it, ignore this email.".into(),
+                format!(
+                    "It is valid for {}. If you did not ask for it, ignore this email.",
+                    in_words(self.security.code_seconds)
+                ),
             ],
             None,
         );
@@ -241,7 +240,7 @@ impl Portal {
                 return Err(DomainError::CodeExpired);
             }
             let mut record: CodeRecord = item.record()?;
-            if record.tries >= CODE_MAX_TRIES {
+            if record.tries >= self.security.code_tries {
                 return Err(DomainError::TooManyAttempts {
                     retry_after: item.expires_at.map(|at| at - now).unwrap_or(1).max(1),
                 });
@@ -269,14 +268,14 @@ impl Portal {
                     keys::email_verification(account, &hash),
                     &VerificationRecord { email: normalized },
                 )?
-                .expiring_at(now + VERIFICATION_TTL_SECONDS);
+                .expiring_at(now + self.security.verification_seconds);
                 self.store.put(proof, Condition::Absent).await?;
                 return Ok(token);
             }
             record.tries += 1;
             let updated = Item::from_record(key.clone(), &record)?
                 .with_version(item.version + 1)
-                .expiring_at(item.expires_at.unwrap_or(now + CODE_TTL_SECONDS));
+                .expiring_at(item.expires_at.unwrap_or(now + self.security.code_seconds));
             match self
                 .store
                 .put(updated, Condition::VersionIs(item.version))

@@ -327,6 +327,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
             iterations: 1,
             parallelism: 1,
         },
+        security: portal_core::security::SecurityPolicy::default(),
         signer: TokenSigner::new(&b"0123456789abcdef0123456789abcdef".to_vec().into()).unwrap(),
         portal_url: "https://portal.test".into(),
     };

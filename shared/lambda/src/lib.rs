@@ -117,6 +117,7 @@ pub async fn portal_from_env(issues_tokens: bool) -> Result<Portal, Error> {
         sms: sms_sender(&config),
         clock: Arc::new(SystemClock),
         hasher: PasswordHasherConfig::default(),
+        security: portal_core::security::SecurityPolicy::default(),
         signer: TokenSigner::new(&key)?,
         portal_url,
     };
