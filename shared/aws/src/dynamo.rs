@@ -29,8 +29,9 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use portal_core::store::{
-    Bound, Condition, ExpiredPage, Item, Key, Page, Query, RESERVED_ATTRIBUTES, Store, StoreError,
-    TRANSACTION_TOKEN_SECONDS, Write, check_reserved, expiry_bucket, validate_transaction,
+    Bound, Condition, ExpiredPage, Item, Key, Page, Query, Store, StoreError,
+    TRANSACTION_TOKEN_SECONDS, Write, check_field, check_reserved, expiry_bucket,
+    validate_transaction,
 };
 use serde_json::{Map, Value};
 
@@ -616,15 +617,7 @@ impl Store for DynamoStore {
             .set_expression_attribute_values(non_empty(values))
             .send()
             .await
-            .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception())
-                {
-                    StoreError::ConditionFailed
-                } else {
-                    store_error("PutItem", e)
-                }
-            })?;
+            .map_err(|e| store_error("PutItem", e))?;
         Ok(())
     }
 
@@ -639,15 +632,7 @@ impl Store for DynamoStore {
             .set_expression_attribute_values(non_empty(values))
             .send()
             .await
-            .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception())
-                {
-                    StoreError::ConditionFailed
-                } else {
-                    store_error("DeleteItem", e)
-                }
-            })?;
+            .map_err(|e| store_error("DeleteItem", e))?;
         Ok(())
     }
 
@@ -739,9 +724,7 @@ impl Store for DynamoStore {
         delta: i64,
         bound: Bound,
     ) -> Result<i64, StoreError> {
-        if RESERVED_ATTRIBUTES.contains(&field) {
-            return Err(StoreError::Invalid(format!("reserved attribute {field}")));
-        }
+        check_field(field)?;
         // ALL_NEW, not UPDATED_NEW: an unchanged value (delta 0) is not "updated".
         let update = counter_update(delta, bound);
         let result = self

@@ -111,28 +111,15 @@ fn parse_logo_url(raw: &str) -> Result<String, FieldError> {
     }
 }
 
-fn optional<T>(
-    raw: &Option<Option<String>>,
-    errors: &mut FieldErrors,
-    parse: impl Fn(&str) -> Result<T, FieldError>,
-) -> Option<Option<T>> {
-    match raw {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(s)) if s.trim().is_empty() => Some(None),
-        Some(Some(s)) => errors.take(parse(s)).map(Some),
-    }
-}
-
 impl BrandingChange {
     /// Parses each field; errors go to `errors` (named `branding.<field>`).
     pub fn parse(input: &BrandingInput, errors: &mut FieldErrors) -> Self {
         Self {
-            logo_url: optional(&input.logo_url, errors, parse_logo_url),
-            primary_color: optional(&input.primary_color, errors, |s| {
+            logo_url: errors.take_optional(&input.logo_url, parse_logo_url),
+            primary_color: errors.take_optional(&input.primary_color, |s| {
                 Colour::parse(s, "branding.primary_color")
             }),
-            accent_color: optional(&input.accent_color, errors, |s| {
+            accent_color: errors.take_optional(&input.accent_color, |s| {
                 Colour::parse(s, "branding.accent_color")
             }),
         }

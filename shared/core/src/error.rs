@@ -61,6 +61,21 @@ impl FieldErrors {
     }
 
     /// `Ok(())` when nothing was recorded, else the validation error.
+    /// A nullable field of a change: left out (`None`) stays unchanged, `null` or blank clears
+    /// it (`Some(None)`), anything else is parsed (a failure is kept here).
+    pub fn take_optional<T>(
+        &mut self,
+        raw: &Option<Option<String>>,
+        parse: impl Fn(&str) -> Result<T, FieldError>,
+    ) -> Option<Option<T>> {
+        match raw {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(s)) if s.trim().is_empty() => Some(None),
+            Some(Some(s)) => self.take(parse(s)).map(Some),
+        }
+    }
+
     pub fn finish(self) -> Result<(), DomainError> {
         if self.0.is_empty() {
             Ok(())

@@ -181,13 +181,20 @@ pub fn validate_transaction(writes: &[Write]) -> Result<(), StoreError> {
         }
         match w {
             Write::Put(item, _) => check_reserved(item)?,
-            Write::Add { field, .. } if RESERVED_ATTRIBUTES.contains(&field.as_str()) => {
-                return Err(StoreError::Invalid(format!("reserved attribute {field}")));
-            }
+            Write::Add { field, .. } => check_field(field)?,
             _ => {}
         }
     }
     Ok(())
+}
+
+/// Refuses a counter field whose name the store owns.
+pub fn check_field(field: &str) -> Result<(), StoreError> {
+    if RESERVED_ATTRIBUTES.contains(&field) {
+        Err(StoreError::Invalid(format!("reserved attribute {field}")))
+    } else {
+        Ok(())
+    }
 }
 
 /// Refuses an item whose data uses an attribute name the store owns.

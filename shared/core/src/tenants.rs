@@ -124,19 +124,6 @@ pub struct SettingsChange {
     branding: Option<BrandingChange>,
 }
 
-fn parse_optional<T>(
-    raw: &Option<Option<String>>,
-    errors: &mut FieldErrors,
-    parse: impl Fn(&str) -> Result<T, FieldError>,
-) -> Option<Option<T>> {
-    match raw {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(s)) if s.trim().is_empty() => Some(None),
-        Some(Some(s)) => errors.take(parse(s)).map(Some),
-    }
-}
-
 impl SettingsChange {
     pub fn parse(input: &SettingsInput) -> DomainResult<Self> {
         let mut errors = FieldErrors::new();
@@ -144,13 +131,11 @@ impl SettingsChange {
             .business_name
             .as_deref()
             .and_then(|n| errors.take(parse_text(n, "business_name", 200)));
-        let business_email = parse_optional(&input.business_email, &mut errors, |s| {
-            Email::parse(s, "business_email")
-        });
-        let location_email = parse_optional(&input.location_email, &mut errors, |s| {
-            Email::parse(s, "location_email")
-        });
-        let location_phone = parse_optional(&input.location_phone, &mut errors, |s| {
+        let business_email =
+            errors.take_optional(&input.business_email, |s| Email::parse(s, "business_email"));
+        let location_email =
+            errors.take_optional(&input.location_email, |s| Email::parse(s, "location_email"));
+        let location_phone = errors.take_optional(&input.location_phone, |s| {
             PhoneNumber::parse(s, "location_phone")
         });
         let custom_fields = input.custom_fields.as_ref().map(|fields| {

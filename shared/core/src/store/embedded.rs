@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{
-    Bound, Condition, ExpiredPage, Item, Key, Page, Query, RESERVED_ATTRIBUTES, Store, StoreError,
-    TRANSACTION_TOKEN_SECONDS, Write, bounded_sum, check_reserved, expiry_bucket,
+    Bound, Condition, ExpiredPage, Item, Key, Page, Query, Store, StoreError,
+    TRANSACTION_TOKEN_SECONDS, Write, bounded_sum, check_field, check_reserved, expiry_bucket,
 };
 
 #[derive(Default)]
@@ -166,9 +166,7 @@ impl Store for EmbeddedStore {
         delta: i64,
         bound: Bound,
     ) -> Result<i64, StoreError> {
-        if RESERVED_ATTRIBUTES.contains(&field) {
-            return Err(StoreError::Invalid(format!("reserved attribute {field}")));
-        }
+        check_field(field)?;
         let mut map = self.lock();
         let new = bounded_sum(numeric_field(map.get(key), field)?, delta, bound)?;
         add_to(&mut map, key, field, new);
