@@ -43,3 +43,34 @@ fn every_routed_function_has_its_own_binary_and_nothing_else_does() {
         );
     }
 }
+
+/// Each Lambda links only the clients its routes use (portal-lambda features), as the stack
+/// grants them (infra FUNCTION_PERMISSIONS): login and office neither mail nor text, only
+/// reset-password texts, the scheduled purge reads no secret.
+#[test]
+fn each_function_links_only_the_clients_it_uses() {
+    let expected: [(&str, &[&str]); 7] = [
+        ("login", &["secret"]),
+        ("office", &["secret"]),
+        ("signup", &["secret", "mail"]),
+        ("invite", &["secret", "mail"]),
+        ("revoke", &["secret", "mail"]),
+        ("reset-password", &["secret", "mail", "sms"]),
+        ("purge", &["mail"]),
+    ];
+    for (name, features) in expected {
+        let manifest =
+            std::fs::read_to_string(format!("{ROOT}/functions/{name}/Cargo.toml")).unwrap();
+        let line = manifest
+            .lines()
+            .find(|l| l.starts_with("portal-lambda"))
+            .unwrap_or_else(|| panic!("{name}: no portal-lambda dependency"));
+        for feature in ["secret", "mail", "sms"] {
+            assert_eq!(
+                line.contains(&format!("\"{feature}\"")),
+                features.contains(&feature),
+                "{name}: feature {feature} in {line}"
+            );
+        }
+    }
+}

@@ -122,7 +122,25 @@ pub async fn portal_from_env(issues_tokens: bool) -> Result<Portal, Error> {
         portal_url,
     };
     portal.hasher.prepare().await?;
+    warm_up(portal.store.as_ref()).await;
     Ok(portal)
+}
+
+/// Opens the DynamoDB connection during init (one read of a key nobody writes), so that the
+/// first request does not pay the TCP and TLS handshake. A failure is only logged: the request
+/// path reports an unavailable store itself.
+async fn warm_up(store: &dyn Store) {
+    let started = std::time::Instant::now();
+    match store
+        .get(&portal_core::store::Key::new("P#WARMUP", "#"))
+        .await
+    {
+        Ok(_) => tracing::info!(
+            ms = started.elapsed().as_millis() as u64,
+            "store connection warmed up"
+        ),
+        Err(e) => tracing::warn!(error = %e, "store warm-up failed"),
+    }
 }
 
 /// Runs the function under the Lambda runtime.
