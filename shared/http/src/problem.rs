@@ -1,5 +1,7 @@
 //! The one place where domain outcomes become HTTP: RFC 9457 problem documents.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use portal_core::DomainError;
@@ -56,255 +58,203 @@ pub fn problem(
     response
 }
 
-/// Maps a domain error. Internal details never reach the client: a 500 carries only the
-/// request id (the cause is in the log line of that id).
-pub fn from_domain(err: &DomainError, request_id: Option<&str>) -> Response<Bytes> {
+/// How a domain error is answered: status, stable `code`, text and `Retry-After`. The one table
+/// of the mapping; `is_transient` errors (and only they) are `503` with `Retry-After`.
+struct Answer {
+    status: StatusCode,
+    code: &'static str,
+    detail: Cow<'static, str>,
+    retry_after: Option<i64>,
+}
+
+fn answer(err: &DomainError) -> Answer {
     use StatusCode as S;
-    let none: &[FieldError] = &[];
+    let a = |status, code, detail: &'static str| Answer {
+        status,
+        code,
+        detail: Cow::Borrowed(detail),
+        retry_after: None,
+    };
     match err {
-        DomainError::Malformed(detail) => problem(
-            S::BAD_REQUEST,
-            "malformed_request",
-            detail.clone(),
-            none,
-            None,
-            None,
-        ),
-        DomainError::Validation(errors) => problem(
+        DomainError::Malformed(detail) => Answer {
+            detail: Cow::Owned(detail.clone()),
+            ..a(S::BAD_REQUEST, "malformed_request", "")
+        },
+        DomainError::Validation(_) => a(
             S::UNPROCESSABLE_ENTITY,
             "validation_failed",
             "one or more fields are invalid",
-            errors,
-            None,
-            None,
         ),
-        DomainError::AccountNotFound => problem(
-            S::NOT_FOUND,
-            "account_not_found",
-            "no such account",
-            none,
-            None,
-            None,
-        ),
-        DomainError::NotFound => problem(
-            S::NOT_FOUND,
-            "not_found",
-            "no such resource",
-            none,
-            None,
-            None,
-        ),
-        DomainError::InvalidCredentials => problem(
+        DomainError::AccountNotFound => a(S::NOT_FOUND, "account_not_found", "no such account"),
+        DomainError::NotFound => a(S::NOT_FOUND, "not_found", "no such resource"),
+        DomainError::InvalidCredentials => a(
             S::UNAUTHORIZED,
             "invalid_credentials",
             "the username or password is not correct",
-            none,
-            None,
-            None,
         ),
-        DomainError::WrongCurrentPassword => problem(
+        DomainError::WrongCurrentPassword => a(
             S::FORBIDDEN,
             "invalid_credentials",
             "the current password is not correct",
-            none,
-            None,
-            None,
         ),
-        DomainError::TooManyAttempts { retry_after } => problem(
-            S::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            "too many failed attempts; try again later",
-            none,
-            Some(*retry_after),
-            None,
-        ),
-        DomainError::TooManyRequests { retry_after } => problem(
-            S::TOO_MANY_REQUESTS,
-            "too_many_requests",
-            "too many requests; try again later",
-            none,
-            Some(*retry_after),
-            None,
-        ),
-        DomainError::Unauthenticated => problem(
+        DomainError::TooManyAttempts { retry_after } => Answer {
+            retry_after: Some(*retry_after),
+            ..a(
+                S::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "too many failed attempts; try again later",
+            )
+        },
+        DomainError::TooManyRequests { retry_after } => Answer {
+            retry_after: Some(*retry_after),
+            ..a(
+                S::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "too many requests; try again later",
+            )
+        },
+        DomainError::Unauthenticated => a(
             S::UNAUTHORIZED,
             "unauthenticated",
             "a valid bearer token is required",
-            none,
-            None,
-            None,
         ),
-        DomainError::Forbidden => {
-            problem(S::FORBIDDEN, "forbidden", "not allowed", none, None, None)
-        }
-        DomainError::TermsNotAccepted => problem(
+        DomainError::Forbidden => a(S::FORBIDDEN, "forbidden", "not allowed"),
+        DomainError::TermsNotAccepted => a(
             S::FORBIDDEN,
             "terms_not_accepted",
             "the current Terms & Conditions must be accepted first",
-            none,
-            None,
-            None,
         ),
-        DomainError::OwnerOnly => problem(
+        DomainError::OwnerOnly => a(
             S::FORBIDDEN,
             "owner_only",
             "only the business owner may do this",
-            none,
-            None,
-            None,
         ),
-        DomainError::AccessRevoked => problem(
+        DomainError::AccessRevoked => a(
             S::FORBIDDEN,
             "access_revoked",
             "your access to this family was revoked",
-            none,
-            None,
-            None,
         ),
-        DomainError::AgeConfirmationRequired => problem(
+        DomainError::AgeConfirmationRequired => a(
             S::FORBIDDEN,
             "age_confirmation_required",
             "confirm that you are 18 or older first",
-            none,
-            None,
-            None,
         ),
-        DomainError::PrimaryPoliciesPending => problem(
+        DomainError::PrimaryPoliciesPending => a(
             S::FORBIDDEN,
             "primary_policies_pending",
             "the primary guardian has not accepted every required policy yet",
-            none,
-            None,
-            None,
         ),
-        DomainError::ViewOnly => problem(
+        DomainError::ViewOnly => a(
             S::FORBIDDEN,
             "view_only",
             "your access to this family is view-only",
-            none,
-            None,
-            None,
         ),
-        DomainError::SignupDisabled => problem(
+        DomainError::SignupDisabled => a(
             S::FORBIDDEN,
             "signup_disabled",
             "online sign-up is disabled for this account",
-            none,
-            None,
-            None,
         ),
-        DomainError::EmailNotVerified => problem(
+        DomainError::EmailNotVerified => a(
             S::BAD_REQUEST,
             "email_not_verified",
             "a valid email verification token for this address is required",
-            none,
-            None,
-            None,
         ),
-        DomainError::InvalidCode => problem(
-            S::BAD_REQUEST,
-            "invalid_code",
-            "the code is not correct",
-            none,
-            None,
-            None,
-        ),
-        DomainError::CodeExpired => problem(
+        DomainError::InvalidCode => a(S::BAD_REQUEST, "invalid_code", "the code is not correct"),
+        DomainError::CodeExpired => a(
             S::GONE,
             "code_expired",
             "the code has expired; request a new one",
-            none,
-            None,
-            None,
         ),
-        DomainError::InvalidToken => problem(
+        DomainError::InvalidToken => a(
             S::BAD_REQUEST,
             "invalid_token",
             "the link is not valid or was already used",
-            none,
-            None,
-            None,
         ),
-        DomainError::TokenExpired => problem(
+        DomainError::TokenExpired => a(
             S::GONE,
             "token_expired",
             "the link has expired; request a new one",
-            none,
-            None,
-            None,
         ),
-        DomainError::SmsDisabled => problem(
+        DomainError::SmsDisabled => a(
             S::CONFLICT,
             "sms_disabled",
             "SMS is not enabled for this account",
-            none,
-            None,
-            None,
         ),
-        DomainError::InsufficientSmsCredits => problem(
+        DomainError::InsufficientSmsCredits => a(
             S::PAYMENT_REQUIRED,
             "insufficient_sms_credits",
             "the account has no SMS credits left",
-            none,
-            None,
-            None,
         ),
-        DomainError::NoEmailOnFile => problem(
-            S::UNPROCESSABLE_ENTITY,
-            "no_email_on_file",
-            "there is no email address on file",
-            &[FieldError::new(
-                "channel",
-                "no_email_on_file",
-                "there is no email address on file",
-            )],
-            None,
-            None,
-        ),
-        DomainError::NoPhoneOnFile => problem(
-            S::UNPROCESSABLE_ENTITY,
-            "no_phone_on_file",
-            "there is no phone number on file",
-            &[FieldError::new(
-                "channel",
-                "no_phone_on_file",
-                "there is no phone number on file",
-            )],
-            None,
-            None,
-        ),
-        DomainError::StaffCannotSetGuardianPassword => problem(
+        DomainError::StaffCannotSetGuardianPassword => a(
             S::FORBIDDEN,
             "staff_cannot_set_guardian_password",
             "staff cannot set a guardian's password; send a reset link instead",
-            none,
-            None,
-            None,
         ),
-        DomainError::DeliveryFailed => problem(
-            S::SERVICE_UNAVAILABLE,
-            "service_unavailable",
-            "the message could not be sent; nothing was charged; try again shortly",
-            none,
-            Some(UNAVAILABLE_RETRY_AFTER),
-            None,
+        DomainError::DeliveryFailed => Answer {
+            retry_after: Some(UNAVAILABLE_RETRY_AFTER),
+            ..a(
+                S::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "the message could not be sent; nothing was charged; try again shortly",
+            )
+        },
+        DomainError::Store(e) if e.is_transient() => Answer {
+            retry_after: Some(UNAVAILABLE_RETRY_AFTER),
+            ..a(
+                S::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "a dependency is unavailable; try again shortly",
+            )
+        },
+        DomainError::NoEmailOnFile => a(
+            S::UNPROCESSABLE_ENTITY,
+            "no_email_on_file",
+            "there is no email address on file",
         ),
-        DomainError::Conflict(c) => problem(S::CONFLICT, c.code(), c.to_string(), none, None, None),
-        DomainError::Store(e) if e.is_transient() => problem(
-            S::SERVICE_UNAVAILABLE,
-            "service_unavailable",
-            "a dependency is unavailable; try again shortly",
-            none,
-            Some(UNAVAILABLE_RETRY_AFTER),
-            None,
+        DomainError::NoPhoneOnFile => a(
+            S::UNPROCESSABLE_ENTITY,
+            "no_phone_on_file",
+            "there is no phone number on file",
         ),
-        DomainError::Store(_) | DomainError::Internal(_) => problem(
+        DomainError::Conflict(c) => Answer {
+            detail: Cow::Owned(c.to_string()),
+            ..a(S::CONFLICT, c.code(), "")
+        },
+        DomainError::Store(_) | DomainError::Internal(_) => a(
             S::INTERNAL_SERVER_ERROR,
             "internal_error",
             "something went wrong; quote the request id",
-            none,
-            None,
-            request_id,
         ),
     }
+}
+
+/// Maps a domain error. Internal details never reach the client: a 500 carries only the
+/// request id (the cause is in the log line of that id).
+pub fn from_domain(err: &DomainError, request_id: Option<&str>) -> Response<Bytes> {
+    let answer = answer(err);
+    // The field errors a 422 lists (the "nothing on file" refusals name the channel).
+    let on_file;
+    let errors: &[FieldError] = match err {
+        DomainError::Validation(errors) => errors,
+        DomainError::NoEmailOnFile | DomainError::NoPhoneOnFile => {
+            on_file = [FieldError::new(
+                "channel",
+                answer.code,
+                answer.detail.to_string(),
+            )];
+            &on_file
+        }
+        _ => &[],
+    };
+    let request_id = (answer.status == StatusCode::INTERNAL_SERVER_ERROR)
+        .then_some(request_id)
+        .flatten();
+    problem(
+        answer.status,
+        answer.code,
+        answer.detail,
+        errors,
+        answer.retry_after,
+        request_id,
+    )
 }
