@@ -3,6 +3,7 @@
 //! thin: parse into domain types, call one domain service, map the outcome.
 
 mod app;
+mod handlers;
 pub mod problem;
 pub mod request;
 pub mod response;

@@ -1,0 +1,78 @@
+//! The handlers, one module per route group (the Lambda function that serves it), and what
+//! they share: the caller a guard established, path and body helpers.
+
+pub(crate) mod invite;
+pub(crate) mod login;
+pub(crate) mod office;
+pub(crate) mod reset_password;
+pub(crate) mod revoke;
+pub(crate) mod signup;
+
+use portal_core::DomainError;
+use portal_core::tokens::{MAX_ID_LENGTH, MAX_TOKEN_LENGTH, is_opaque};
+use serde::Deserialize;
+
+use crate::routes::{Params, RouteId};
+
+/// What every handler module uses.
+mod prelude {
+    pub(crate) use bytes::Bytes;
+    pub(crate) use http::{Request, StatusCode};
+    pub(crate) use portal_core::account::AccountName;
+    pub(crate) use portal_core::families::FamilyEntry;
+    pub(crate) use portal_core::invitations::AcceptInvitationInput;
+    pub(crate) use portal_core::permissions::Permissions;
+    pub(crate) use portal_core::policies::{AcceptInput, PolicyInput};
+    pub(crate) use portal_core::revocations::PrimaryChangeInput;
+    pub(crate) use portal_core::signup::{EmailStep, SignupInput};
+    pub(crate) use portal_core::staff::{NewStaff, PermissionsChange, StaffInput};
+    pub(crate) use portal_core::tenants::{SettingsChange, SettingsInput};
+    pub(crate) use portal_core::tokens::{MAX_CURSOR_LENGTH, MAX_ID_LENGTH, is_opaque};
+    pub(crate) use portal_core::{DomainError, Portal};
+    pub(crate) use secrecy::SecretString;
+    pub(crate) use serde::Deserialize;
+
+    pub(crate) use super::{EmailBody, body_token, param, required, wrong_caller};
+    pub(crate) use crate::app::Caller;
+    pub(crate) use crate::request::{json_body, query_params};
+    pub(crate) use crate::response::{Outcome, accepted, created, json, no_content, ok};
+    pub(crate) use crate::routes::{Params, RouteId};
+}
+
+/// A guard and a handler disagree about the caller: a bug in the route table.
+pub(crate) fn wrong_caller(id: RouteId) -> DomainError {
+    DomainError::Internal(format!("route {id:?} got the wrong caller"))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EmailBody {
+    pub(crate) email: Option<String>,
+}
+
+pub(crate) fn required(field: &str) -> DomainError {
+    DomainError::Validation(vec![portal_core::FieldError::required(field)])
+}
+
+/// A path parameter, checked at the edge before any store call: a value no id or token of
+/// this service could have (over-long, or outside base64url) is answered like an unknown one,
+/// `invalid_token` for a token and `not_found` for an id. Handlers call this after the route's
+/// guard, so a request without a valid session still answers 401 and a caller without the
+/// level 403, as for any unknown id.
+pub(crate) fn param<'a>(params: &'a Params, name: &str) -> Result<&'a str, DomainError> {
+    let value = params.get(name).ok_or(DomainError::NotFound)?;
+    match name {
+        "token" if !is_opaque(value, MAX_TOKEN_LENGTH) => Err(DomainError::InvalidToken),
+        _ if !is_opaque(value, MAX_ID_LENGTH) => Err(DomainError::NotFound),
+        _ => Ok(value),
+    }
+}
+
+/// A token from a body, checked at the edge like a path token. A missing or empty one is
+/// left to the flow (which answers `invalid_token` for it too, after naming an unknown
+/// account).
+pub(crate) fn body_token(token: Option<&str>) -> Result<(), DomainError> {
+    match token.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) if !is_opaque(t, MAX_TOKEN_LENGTH) => Err(DomainError::InvalidToken),
+        _ => Ok(()),
+    }
+}
