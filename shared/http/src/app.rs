@@ -172,30 +172,26 @@ impl App {
         req: &Request<Bytes>,
         caller: Caller,
     ) -> Outcome {
-        let (p, id) = (&self.portal, route.id);
+        let call = handlers::Call {
+            p: &self.portal,
+            id: route.id,
+            account,
+            params,
+            req,
+        };
         match route.function {
             #[cfg(feature = "login")]
-            Function::Login => handlers::login::dispatch(p, id, account, params, req, caller).await,
+            Function::Login => handlers::login::dispatch(call, caller).await,
             #[cfg(feature = "office")]
-            Function::Office => {
-                handlers::office::dispatch(p, id, account, params, req, caller).await
-            }
+            Function::Office => handlers::office::dispatch(call, caller).await,
             #[cfg(feature = "signup")]
-            Function::Signup => {
-                handlers::signup::dispatch(p, id, account, params, req, caller).await
-            }
+            Function::Signup => handlers::signup::dispatch(call, caller).await,
             #[cfg(feature = "invite")]
-            Function::Invite => {
-                handlers::invite::dispatch(p, id, account, params, req, caller).await
-            }
+            Function::Invite => handlers::invite::dispatch(call, caller).await,
             #[cfg(feature = "revoke")]
-            Function::Revoke => {
-                handlers::revoke::dispatch(p, id, account, params, req, caller).await
-            }
+            Function::Revoke => handlers::revoke::dispatch(call, caller).await,
             #[cfg(feature = "reset-password")]
-            Function::ResetPassword => {
-                handlers::reset_password::dispatch(p, id, account, params, req, caller).await
-            }
+            Function::ResetPassword => handlers::reset_password::dispatch(call, caller).await,
             // A group this build does not carry (a Lambda serves only its own routes, see
             // `App::new`): unreachable unless the route table and the build disagree.
             #[allow(unreachable_patterns)]

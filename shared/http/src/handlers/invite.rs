@@ -3,14 +3,14 @@
 
 use super::prelude::*;
 
-pub(crate) async fn dispatch(
-    p: &Portal,
-    id: RouteId,
-    account: &AccountName,
-    params: &Params,
-    req: &Request<Bytes>,
-    caller: Caller,
-) -> Outcome {
+pub(crate) async fn dispatch(call: Call<'_>, caller: Caller) -> Outcome {
+    let Call {
+        p,
+        id,
+        account,
+        params,
+        req,
+    } = call;
     match (id, caller) {
         (RouteId::CreateInvitation, Caller::Family(ctx)) => {
             let body: EmailBody = json_body(req)?;

@@ -3,14 +3,14 @@
 
 use super::prelude::*;
 
-pub(crate) async fn dispatch(
-    p: &Portal,
-    id: RouteId,
-    account: &AccountName,
-    _params: &Params,
-    req: &Request<Bytes>,
-    caller: Caller,
-) -> Outcome {
+pub(crate) async fn dispatch(call: Call<'_>, caller: Caller) -> Outcome {
+    let Call {
+        p,
+        id,
+        account,
+        req,
+        ..
+    } = call;
     match (id, caller) {
         (RouteId::Tenant, _) => ok(&p.tenant_info(account).await?),
         (RouteId::StaffLogin, _) => {

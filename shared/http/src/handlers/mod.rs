@@ -22,13 +22,17 @@ use portal_core::DomainError;
 use portal_core::tokens::{MAX_ID_LENGTH, MAX_TOKEN_LENGTH, is_opaque};
 use serde::Deserialize;
 
+use bytes::Bytes;
+use http::Request;
+use portal_core::Portal;
+use portal_core::account::AccountName;
+
 use crate::routes::{Params, RouteId};
 
 /// What every handler module uses.
 mod prelude {
-    pub(crate) use bytes::Bytes;
-    pub(crate) use http::{Request, StatusCode};
-    pub(crate) use portal_core::account::AccountName;
+    pub(crate) use http::StatusCode;
+    pub(crate) use portal_core::DomainError;
     pub(crate) use portal_core::families::FamilyEntry;
     pub(crate) use portal_core::invitations::AcceptInvitationInput;
     pub(crate) use portal_core::permissions::Permissions;
@@ -38,15 +42,23 @@ mod prelude {
     pub(crate) use portal_core::staff::{NewStaff, PermissionsChange, StaffInput};
     pub(crate) use portal_core::tenants::{SettingsChange, SettingsInput};
     pub(crate) use portal_core::tokens::{MAX_CURSOR_LENGTH, MAX_ID_LENGTH, is_opaque};
-    pub(crate) use portal_core::{DomainError, Portal};
     pub(crate) use secrecy::SecretString;
     pub(crate) use serde::Deserialize;
 
-    pub(crate) use super::{EmailBody, body_token, param, required, wrong_caller};
+    pub(crate) use super::{Call, EmailBody, body_token, param, required, wrong_caller};
     pub(crate) use crate::app::Caller;
     pub(crate) use crate::request::{json_body, query_params};
     pub(crate) use crate::response::{Outcome, accepted, created, json, no_content, ok};
-    pub(crate) use crate::routes::{Params, RouteId};
+    pub(crate) use crate::routes::RouteId;
+}
+
+/// One request as a handler module gets it (besides the caller its guard established).
+pub(crate) struct Call<'a> {
+    pub(crate) p: &'a Portal,
+    pub(crate) id: RouteId,
+    pub(crate) account: &'a AccountName,
+    pub(crate) params: &'a Params,
+    pub(crate) req: &'a Request<Bytes>,
 }
 
 /// A guard and a handler disagree about the caller: a bug in the route table.

@@ -3,14 +3,10 @@
 
 use super::prelude::*;
 
-pub(crate) async fn dispatch(
-    p: &Portal,
-    id: RouteId,
-    _account: &AccountName,
-    params: &Params,
-    req: &Request<Bytes>,
-    caller: Caller,
-) -> Outcome {
+pub(crate) async fn dispatch(call: Call<'_>, caller: Caller) -> Outcome {
+    let Call {
+        p, id, params, req, ..
+    } = call;
     match (id, caller) {
         (RouteId::PrimaryRevokes, Caller::Family(ctx)) => {
             p.primary_revokes(&ctx, param(params, "user_id")?).await?;
