@@ -183,7 +183,7 @@ impl Portal {
             return Ok(());
         }
         let account = &actor.auth.account;
-        for _ in 0..5 {
+        crate::retry::optimistic(|| async {
             let (mut guardian, version) = self.guardian_record(account, &actor.guardian.id).await?;
             guardian.age_confirmed = true;
             let item =
@@ -196,22 +196,16 @@ impl Portal {
                 Some(&guardian.id),
                 serde_json::json!({}),
             )?;
-            match self
+            let written = self
                 .store
                 .transact(vec![
                     crate::store::Write::Put(item, crate::store::Condition::VersionIs(version)),
                     audit,
                 ])
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(crate::store::StoreError::TransactionConflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(DomainError::Store(crate::store::StoreError::Unavailable(
-            "guardian kept changing".into(),
-        )))
+                .await;
+            Ok(crate::retry::won(written)?.then_some(()))
+        })
+        .await
     }
 
     /// `POST portal/session/family`: a token for the same session, on another family of the

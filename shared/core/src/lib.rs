@@ -19,6 +19,7 @@ pub mod tokens;
 // Ports: storage, messaging, time.
 pub mod clock;
 pub mod messaging;
+pub mod retry;
 pub mod store;
 // The services' shared dependencies (ports and configuration).
 pub mod portal;

@@ -50,7 +50,7 @@ impl Portal {
         address: &str,
     ) -> DomainResult<Allowance> {
         let key = keys::send_log(account, kind.as_str(), address);
-        for _ in 0..10 {
+        crate::retry::optimistic(|| async {
             let now = self.clock.epoch();
             let current = self.store.get(&key).await?;
             let mut log: SendLog = match &current {
@@ -73,15 +73,13 @@ impl Portal {
             let item = Item::from_record(key.clone(), &log)?
                 .with_version(version)
                 .expiring_at(now + self.security.send_window_seconds);
-            match self.store.put(item, condition).await {
-                Ok(()) => return Ok(Allowance { key, at: now }),
-                Err(StoreError::ConditionFailed) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(DomainError::Store(StoreError::Unavailable(
-            "sending limit under contention".into(),
-        )))
+            let written = self.store.put(item, condition).await;
+            Ok(crate::retry::won(written)?.then(|| Allowance {
+                key: key.clone(),
+                at: now,
+            }))
+        })
+        .await
     }
 
     /// Gives an allowance back (the message was not delivered). Best effort: a failure here

@@ -340,23 +340,18 @@ impl Portal {
     }
 
     async fn finalize_setup(&self, account: &AccountName, family_id: &str) -> DomainResult<()> {
-        for _ in 0..5 {
+        crate::retry::optimistic(|| async {
             let (mut family, version) = self.family_record(account, family_id).await?;
             if family.setup_finalized {
-                return Ok(());
+                return Ok(Some(()));
             }
             family.setup_finalized = true;
             let item = Item::from_record(keys::family(account, family_id), &family)?
                 .with_version(version + 1);
-            match self.store.put(item, Condition::VersionIs(version)).await {
-                Ok(()) => return Ok(()),
-                Err(crate::store::StoreError::ConditionFailed) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(DomainError::Store(crate::store::StoreError::Unavailable(
-            "family kept changing".into(),
-        )))
+            let written = self.store.put(item, Condition::VersionIs(version)).await;
+            Ok(crate::retry::won(written)?.then_some(()))
+        })
+        .await
     }
 
     /// `POST office/families/{family_id}/policies/{policy_id}/manual-accept`.

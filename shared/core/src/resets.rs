@@ -724,41 +724,21 @@ impl Portal {
     ) -> DomainResult<()> {
         let tenant = self.tenant(account).await?;
         let hash = self.hasher.hash(password).await?;
-        let mut email = None;
-        let mut done = false;
-        for _ in 0..5 {
+        let email = crate::retry::optimistic(|| async {
             let (mut staff, version) = self.staff_record(account, staff_id).await?;
             staff.replace_password(hash.clone());
-            email = staff.email.clone();
             let mut writes = self.staff_update(account, &staff, version)?;
-            let audit = self.audit_write(
+            writes.push(self.audit_write(
                 account,
                 actor.clone(),
                 "password.changed",
                 Some(staff_id),
                 json!({"by": by}),
-            )?;
-            match self
-                .store
-                .transact({
-                    writes.push(audit);
-                    writes
-                })
-                .await
-            {
-                Ok(()) => {
-                    done = true;
-                    break;
-                }
-                Err(StoreError::TransactionConflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if !done {
-            return Err(DomainError::Store(StoreError::Unavailable(
-                "the staff member kept changing; try again".into(),
-            )));
-        }
+            )?);
+            let written = self.store.transact(writes).await;
+            Ok(crate::retry::won(written)?.then_some(staff.email))
+        })
+        .await?;
         self.send_password_notice(account, &tenant, email.as_ref())
             .await;
         Ok(())

@@ -229,7 +229,7 @@ impl Portal {
         let email = Email::parse(email, "email").map_err(|e| DomainError::Validation(vec![e]))?;
         let normalized = email.normalized();
         let key = keys::signup_code(account, &normalized);
-        for _ in 0..10 {
+        crate::retry::optimistic(|| async {
             let item = self
                 .store
                 .get(&key)
@@ -254,41 +254,39 @@ impl Portal {
                 );
             if right {
                 // Used once: deleting it (conditionally) makes a concurrent second use fail.
-                match self
+                let used = self
                     .store
                     .delete(&key, Condition::VersionIs(item.version))
-                    .await
-                {
-                    Ok(()) => {}
-                    Err(StoreError::ConditionFailed) => continue,
-                    Err(e) => return Err(e.into()),
+                    .await;
+                if !crate::retry::won(used)? {
+                    return Ok(None);
                 }
                 let (token, hash) = new_token()?;
                 let proof = Item::from_record(
                     keys::email_verification(account, &hash),
-                    &VerificationRecord { email: normalized },
+                    &VerificationRecord {
+                        email: normalized.clone(),
+                    },
                 )?
                 .expiring_at(now + self.security.verification_seconds);
                 self.store.put(proof, Condition::Absent).await?;
-                return Ok(token);
+                return Ok(Some(token));
             }
             record.tries += 1;
             let updated = Item::from_record(key.clone(), &record)?
                 .with_version(item.version + 1)
                 .expiring_at(item.expires_at.unwrap_or(now + self.security.code_seconds));
-            match self
+            let counted = self
                 .store
                 .put(updated, Condition::VersionIs(item.version))
-                .await
-            {
-                Ok(()) => return Err(DomainError::InvalidCode),
-                Err(StoreError::ConditionFailed) => continue,
-                Err(e) => return Err(e.into()),
+                .await;
+            if crate::retry::won(counted)? {
+                Err(DomainError::InvalidCode)
+            } else {
+                Ok(None)
             }
-        }
-        Err(DomainError::Store(StoreError::Unavailable(
-            "validation code under contention".into(),
-        )))
+        })
+        .await
     }
 
     /// `POST portal/signup`.

@@ -321,7 +321,7 @@ impl Portal {
         actor: Actor,
         change: &SettingsChange,
     ) -> DomainResult<Settings> {
-        for _ in 0..5 {
+        let tenant = crate::retry::optimistic(|| async {
             let item = self
                 .store
                 .get(&keys::tenant_record(account))
@@ -333,25 +333,18 @@ impl Portal {
                 Item::from_record(item.key.clone(), &tenant)?.with_version(item.version + 1);
             let audit =
                 self.audit_write(account, actor.clone(), "settings.updated", None, json!({}))?;
-            match self
+            let written = self
                 .store
                 .transact(vec![
                     Write::Put(updated, Condition::VersionIs(item.version)),
                     audit,
                 ])
-                .await
-            {
-                Ok(()) => {
-                    let credits = self.sms_credits(account).await?;
-                    return Ok(settings_view(tenant, credits));
-                }
-                Err(StoreError::TransactionConflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(DomainError::Store(StoreError::Unavailable(
-            "settings kept changing; try again".into(),
-        )))
+                .await;
+            Ok(crate::retry::won(written)?.then_some(tenant))
+        })
+        .await?;
+        let credits = self.sms_credits(account).await?;
+        Ok(settings_view(tenant, credits))
     }
 
     /// Applies a settings change without an actor (local development and ops).
