@@ -23,6 +23,7 @@ use crate::portal::Portal;
 use crate::security::in_words;
 use crate::sessions::SessionView;
 use crate::store::{Condition, Item, StoreError, Write};
+use crate::tenants::TenantRecord;
 use crate::tokens::{new_id, new_token, random_below, token_hash};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -137,165 +138,28 @@ fn parse_address(input: &AddressInput, errors: &mut FieldErrors) -> Option<Addre
     })
 }
 
-impl Portal {
-    async fn open_tenant_for_signup(
-        &self,
-        account: &AccountName,
-    ) -> DomainResult<crate::tenants::TenantRecord> {
-        let tenant = self.tenant(account).await?;
-        if !tenant.customer_signup_enabled {
-            return Err(DomainError::SignupDisabled);
-        }
-        Ok(tenant)
-    }
+/// A sign-up form, parsed at the edge: every field valid, or one `422` listing every field that
+/// is not (web and mobile rules, the tenant's custom fields).
+pub struct SignupForm {
+    pub email_verification_token: Option<String>,
+    pub client: &'static str,
+    pub first_name: String,
+    pub last_name: String,
+    pub relationship: String,
+    pub email: Email,
+    pub email_type: EmailType,
+    pub email_opt_in: bool,
+    pub phones: Vec<Phone>,
+    /// As typed, for checking an existing login's password.
+    pub raw_password: SecretString,
+    pub password: Password,
+    pub address: Option<Address>,
+    pub referral_source: Option<String>,
+    pub custom_fields: Map<String, Value>,
+}
 
-    async fn is_primary_email(
-        &self,
-        account: &AccountName,
-        normalized: &str,
-    ) -> DomainResult<bool> {
-        Ok(self
-            .store
-            .get(&keys::primary_email(account, normalized))
-            .await?
-            .is_some())
-    }
-
-    /// `POST portal/signup/email`.
-    pub async fn start_signup(
-        &self,
-        account: &AccountName,
-        email: &str,
-    ) -> DomainResult<EmailStep> {
-        let tenant = self.open_tenant_for_signup(account).await?;
-        let email = Email::parse(email, "email").map_err(|e| DomainError::Validation(vec![e]))?;
-        let normalized = email.normalized();
-        if self.is_primary_email(account, &normalized).await? {
-            return Err(DomainError::Conflict(Conflict::EmailInUse));
-        }
-        if !tenant.email_validation_required {
-            return Ok(EmailStep::NotRequired);
-        }
-        let allowance = self
-            .take_allowance(account, MessageKind::ValidationCode, &normalized)
-            .await?;
-        let code = format!("{:06}", random_below(1_000_000)?);
-        let key = keys::signup_code(account, &normalized);
-        let record = CodeRecord {
-            code_hash: token_hash(&code),
-            tries: 0,
-        };
-        let now = self.clock.epoch();
-        // A new code replaces the old one (and its tries).
-        let item = Item::from_record(key.clone(), &record)?
-            .with_version(now as u64)
-            .expiring_at(now + self.security.code_seconds);
-        self.store.put(item, Condition::Always).await?;
-        let mail = compose_email(
-            email.as_str(),
-            &tenant.business_name,
-            "Your email validation code",
-            &[
-                format!(
-                    "Your validation code for {} is {code}.",
-                    tenant.business_name
-                ),
-                format!(
-                    "It is valid for {}. If you did not ask for it, ignore this email.",
-                    in_words(self.security.code_seconds)
-                ),
-            ],
-            None,
-        );
-        if let Err(e) = self.mailer.send_email(mail).await {
-            tracing::warn!(error = %e, "validation code not delivered");
-            self.return_allowance(allowance).await;
-            let _ = self.store.delete(&key, Condition::Always).await;
-            return Err(DomainError::Store(StoreError::Unavailable(
-                "mail delivery failed".into(),
-            )));
-        }
-        Ok(EmailStep::CodeSent)
-    }
-
-    /// `POST portal/signup/email/verify`: a right code gives a verification token.
-    pub async fn verify_signup_code(
-        &self,
-        account: &AccountName,
-        email: &str,
-        code: &str,
-    ) -> DomainResult<String> {
-        self.open_tenant_for_signup(account).await?;
-        let email = Email::parse(email, "email").map_err(|e| DomainError::Validation(vec![e]))?;
-        let normalized = email.normalized();
-        let key = keys::signup_code(account, &normalized);
-        crate::retry::optimistic(|| async {
-            let item = self
-                .store
-                .get(&key)
-                .await?
-                .ok_or(DomainError::InvalidCode)?;
-            let now = self.clock.epoch();
-            if item.is_expired(now) {
-                return Err(DomainError::CodeExpired);
-            }
-            let mut record: CodeRecord = item.record()?;
-            if record.tries >= self.security.code_tries {
-                return Err(DomainError::TooManyAttempts {
-                    retry_after: item.expires_at.map(|at| at - now).unwrap_or(1).max(1),
-                });
-            }
-            let code = code.trim();
-            let right = code.len() == 6
-                && bool::from(
-                    token_hash(code)
-                        .as_bytes()
-                        .ct_eq(record.code_hash.as_bytes()),
-                );
-            if right {
-                // Used once: deleting it (conditionally) makes a concurrent second use fail.
-                let used = self
-                    .store
-                    .delete(&key, Condition::VersionIs(item.version))
-                    .await;
-                if !crate::retry::won(used)? {
-                    return Ok(None);
-                }
-                let (token, hash) = new_token()?;
-                let proof = Item::from_record(
-                    keys::email_verification(account, &hash),
-                    &VerificationRecord {
-                        email: normalized.clone(),
-                    },
-                )?
-                .expiring_at(now + self.security.verification_seconds);
-                self.store.put(proof, Condition::Absent).await?;
-                return Ok(Some(token));
-            }
-            record.tries += 1;
-            let updated = Item::from_record(key.clone(), &record)?
-                .with_version(item.version + 1)
-                .expiring_at(item.expires_at.unwrap_or(now + self.security.code_seconds));
-            let counted = self
-                .store
-                .put(updated, Condition::VersionIs(item.version))
-                .await;
-            if crate::retry::won(counted)? {
-                Err(DomainError::InvalidCode)
-            } else {
-                Ok(None)
-            }
-        })
-        .await
-    }
-
-    /// `POST portal/signup`.
-    pub async fn signup(
-        &self,
-        account: &AccountName,
-        input: SignupInput,
-    ) -> DomainResult<SignupOutcome> {
-        let tenant = self.open_tenant_for_signup(account).await?;
+impl SignupForm {
+    pub fn parse(input: SignupInput, tenant: &TenantRecord) -> DomainResult<Self> {
         let mut errors = FieldErrors::new();
         let client = match input.client.as_deref() {
             Some("web") => Some("web"),
@@ -473,13 +337,206 @@ impl Portal {
         else {
             return Err(DomainError::Internal("validation lost an error".into()));
         };
+        Ok(SignupForm {
+            email_verification_token: input.email_verification_token,
+            client,
+            first_name,
+            last_name,
+            relationship,
+            email,
+            email_type,
+            email_opt_in: e.opt_in.unwrap_or(false),
+            phones,
+            raw_password,
+            password,
+            address,
+            referral_source,
+            custom_fields,
+        })
+    }
+}
+
+impl Portal {
+    async fn open_tenant_for_signup(
+        &self,
+        account: &AccountName,
+    ) -> DomainResult<crate::tenants::TenantRecord> {
+        let tenant = self.tenant(account).await?;
+        if !tenant.customer_signup_enabled {
+            return Err(DomainError::SignupDisabled);
+        }
+        Ok(tenant)
+    }
+
+    async fn is_primary_email(
+        &self,
+        account: &AccountName,
+        normalized: &str,
+    ) -> DomainResult<bool> {
+        Ok(self
+            .store
+            .get(&keys::primary_email(account, normalized))
+            .await?
+            .is_some())
+    }
+
+    /// `POST portal/signup/email`.
+    pub async fn start_signup(
+        &self,
+        account: &AccountName,
+        email: &str,
+    ) -> DomainResult<EmailStep> {
+        let tenant = self.open_tenant_for_signup(account).await?;
+        let email = Email::parse(email, "email").map_err(|e| DomainError::Validation(vec![e]))?;
+        let normalized = email.normalized();
+        if self.is_primary_email(account, &normalized).await? {
+            return Err(DomainError::Conflict(Conflict::EmailInUse));
+        }
+        if !tenant.email_validation_required {
+            return Ok(EmailStep::NotRequired);
+        }
+        let allowance = self
+            .take_allowance(account, MessageKind::ValidationCode, &normalized)
+            .await?;
+        let code = format!("{:06}", random_below(1_000_000)?);
+        let key = keys::signup_code(account, &normalized);
+        let record = CodeRecord {
+            code_hash: token_hash(&code),
+            tries: 0,
+        };
+        let now = self.clock.epoch();
+        // A new code replaces the old one (and its tries).
+        let item = Item::from_record(key.clone(), &record)?
+            .with_version(now as u64)
+            .expiring_at(now + self.security.code_seconds);
+        self.store.put(item, Condition::Always).await?;
+        let mail = compose_email(
+            email.as_str(),
+            &tenant.business_name,
+            "Your email validation code",
+            &[
+                format!(
+                    "Your validation code for {} is {code}.",
+                    tenant.business_name
+                ),
+                format!(
+                    "It is valid for {}. If you did not ask for it, ignore this email.",
+                    in_words(self.security.code_seconds)
+                ),
+            ],
+            None,
+        );
+        if let Err(e) = self.mailer.send_email(mail).await {
+            tracing::warn!(error = %e, "validation code not delivered");
+            self.return_allowance(allowance).await;
+            let _ = self.store.delete(&key, Condition::Always).await;
+            return Err(DomainError::Store(StoreError::Unavailable(
+                "mail delivery failed".into(),
+            )));
+        }
+        Ok(EmailStep::CodeSent)
+    }
+
+    /// `POST portal/signup/email/verify`: a right code gives a verification token.
+    pub async fn verify_signup_code(
+        &self,
+        account: &AccountName,
+        email: &str,
+        code: &str,
+    ) -> DomainResult<String> {
+        self.open_tenant_for_signup(account).await?;
+        let email = Email::parse(email, "email").map_err(|e| DomainError::Validation(vec![e]))?;
+        let normalized = email.normalized();
+        let key = keys::signup_code(account, &normalized);
+        crate::retry::optimistic(|| async {
+            let item = self
+                .store
+                .get(&key)
+                .await?
+                .ok_or(DomainError::InvalidCode)?;
+            let now = self.clock.epoch();
+            if item.is_expired(now) {
+                return Err(DomainError::CodeExpired);
+            }
+            let mut record: CodeRecord = item.record()?;
+            if record.tries >= self.security.code_tries {
+                return Err(DomainError::TooManyAttempts {
+                    retry_after: item.expires_at.map(|at| at - now).unwrap_or(1).max(1),
+                });
+            }
+            let code = code.trim();
+            let right = code.len() == 6
+                && bool::from(
+                    token_hash(code)
+                        .as_bytes()
+                        .ct_eq(record.code_hash.as_bytes()),
+                );
+            if right {
+                // Used once: deleting it (conditionally) makes a concurrent second use fail.
+                let used = self
+                    .store
+                    .delete(&key, Condition::VersionIs(item.version))
+                    .await;
+                if !crate::retry::won(used)? {
+                    return Ok(None);
+                }
+                let (token, hash) = new_token()?;
+                let proof = Item::from_record(
+                    keys::email_verification(account, &hash),
+                    &VerificationRecord {
+                        email: normalized.clone(),
+                    },
+                )?
+                .expiring_at(now + self.security.verification_seconds);
+                self.store.put(proof, Condition::Absent).await?;
+                return Ok(Some(token));
+            }
+            record.tries += 1;
+            let updated = Item::from_record(key.clone(), &record)?
+                .with_version(item.version + 1)
+                .expiring_at(item.expires_at.unwrap_or(now + self.security.code_seconds));
+            let counted = self
+                .store
+                .put(updated, Condition::VersionIs(item.version))
+                .await;
+            if crate::retry::won(counted)? {
+                Err(DomainError::InvalidCode)
+            } else {
+                Ok(None)
+            }
+        })
+        .await
+    }
+
+    /// `POST portal/signup`.
+    pub async fn signup(
+        &self,
+        account: &AccountName,
+        input: SignupInput,
+    ) -> DomainResult<SignupOutcome> {
+        let tenant = self.open_tenant_for_signup(account).await?;
+        let SignupForm {
+            email_verification_token,
+            client,
+            first_name,
+            last_name,
+            relationship,
+            email,
+            email_type,
+            email_opt_in,
+            phones,
+            raw_password,
+            password,
+            address,
+            referral_source,
+            custom_fields,
+        } = SignupForm::parse(input, &tenant)?;
         let normalized = email.normalized();
 
         // Email validation: the token must prove this very address.
         let mut writes = Vec::new();
         if tenant.email_validation_required {
-            let token = input
-                .email_verification_token
+            let token = email_verification_token
                 .as_deref()
                 .filter(|t| crate::tokens::is_opaque(t, crate::tokens::MAX_TOKEN_LENGTH))
                 .ok_or(DomainError::EmailNotVerified)?;
@@ -530,7 +587,7 @@ impl Portal {
                 relationship: Some(relationship),
                 email: email.clone(),
                 email_type: Some(email_type),
-                email_opt_in: e.opt_in.unwrap_or(false),
+                email_opt_in,
                 phones,
                 address: address.clone(),
                 password_hash: Some(self.hasher.hash(&password).await?),
