@@ -2,7 +2,7 @@
 //! link on resend, opened (GET) any number of times, accepted exactly once. Secondary access is
 //! view-only. A pending invitation is kept 30 days after it expires so it can still be resent.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -110,6 +110,36 @@ pub struct AcceptInvitationInput {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub password: Option<SecretString>,
+}
+
+/// The login an invitation creates for a new email, parsed at the edge (one `422` listing every
+/// field that is not valid).
+pub struct NewSecondary {
+    pub first_name: String,
+    pub last_name: String,
+    pub password: Password,
+}
+
+impl NewSecondary {
+    pub fn parse(
+        first_name: Option<&str>,
+        last_name: Option<&str>,
+        password: SecretString,
+    ) -> DomainResult<Self> {
+        let mut errors = FieldErrors::new();
+        let first = errors.take(parse_text(first_name.unwrap_or(""), "first_name", 100));
+        let last = errors.take(parse_text(last_name.unwrap_or(""), "last_name", 100));
+        let password = errors.take(Password::parse(password, "password"));
+        errors.finish()?;
+        match (first, last, password) {
+            (Some(first_name), Some(last_name), Some(password)) => Ok(Self {
+                first_name,
+                last_name,
+                password,
+            }),
+            _ => Err(DomainError::Internal("validation lost an error".into())),
+        }
+    }
 }
 
 impl Portal {
@@ -509,26 +539,15 @@ impl Portal {
                 guardian
             }
             None => {
-                let mut errors = FieldErrors::new();
-                let first = errors.take(parse_text(
-                    input.first_name.as_deref().unwrap_or(""),
-                    "first_name",
-                    100,
-                ));
-                let last = errors.take(parse_text(
-                    input.last_name.as_deref().unwrap_or(""),
-                    "last_name",
-                    100,
-                ));
-                let password = errors.take(Password::parse(
-                    SecretString::from(password.expose_secret().to_owned()),
-                    "password",
-                ));
-                errors.finish()?;
-                let (Some(first_name), Some(last_name), Some(password)) = (first, last, password)
-                else {
-                    return Err(DomainError::Internal("validation lost an error".into()));
-                };
+                let NewSecondary {
+                    first_name,
+                    last_name,
+                    password,
+                } = NewSecondary::parse(
+                    input.first_name.as_deref(),
+                    input.last_name.as_deref(),
+                    password,
+                )?;
                 let guardian = GuardianRecord {
                     id: new_id()?,
                     first_name,
