@@ -149,17 +149,7 @@ async fn over_long_ids_in_paths_and_bodies_are_answered_as_unknown_ids_without_r
 ) {
     let (app, store) = spawn_recorded(backend).await;
     let owner = app.owner_token().await;
-    let policy = app
-        .post(
-            &app.at("office/policies"),
-            Some(&owner),
-            json!({"title": "Photos", "body": "Text", "required": false}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let policy = app.create_policy(&owner, "Photos", false).await;
     let family = sign_up(&app, "p@edges.test").await;
     let primary = family["token"].as_str().unwrap().to_owned();
     let family_id = family["family_id"].as_str().unwrap().to_owned();
@@ -479,17 +469,7 @@ async fn setup_is_complete_at_signup_when_no_policy_is_required(backend: Backend
 async fn policies_pending_is_never_answered_with_nothing_pending(backend: Backend) {
     let (app, _) = spawn_recorded(backend).await;
     let owner = app.owner_token().await;
-    let waiver = app
-        .post(
-            &app.at("office/policies"),
-            Some(&owner),
-            json!({"title": "Waiver", "body": "Text", "required": true}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let waiver = app.create_policy(&owner, "Waiver", true).await;
     // With a required policy, the existing behaviour: pending until accepted.
     let family = sign_up(&app, "p@edges.test").await;
     assert_eq!(family["setup_complete"], false);

@@ -30,17 +30,7 @@ pub async fn family_ready(backend: Backend) -> (TestApp, String, String, String)
     app.patch_tenant(json!({"email_validation_required": false}))
         .await;
     let owner = app.owner_token().await;
-    let policy = app
-        .post(
-            &app.at("office/policies"),
-            Some(&owner),
-            json!({"title": "Waiver", "body": "Text", "required": true}),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let policy = app.create_policy(&owner, "Waiver", true).await;
     let family = sign_up(&app, "prime@guard.test").await;
     let token = family["token"].as_str().unwrap().to_owned();
     app.post(

@@ -228,6 +228,20 @@ impl TestApp {
         self.staff_token("owner", OWNER_PASSWORD).await
     }
 
+    /// Creates a policy (body "Text") as `token`; returns its id.
+    pub async fn create_policy(&self, token: &str, title: &str, required: bool) -> String {
+        self.post(
+            &self.at("office/policies"),
+            Some(token),
+            json!({"title": title, "body": "Text", "required": required}),
+        )
+        .await
+        .expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     pub async fn advance_clock(&self, seconds: i64) {
         self.post("/_dev/clock", None, json!({"advance_seconds": seconds}))
             .await
