@@ -68,17 +68,7 @@ async fn a_session_kept_alive_for_days_ends_with_a_reset(backend: Backend) {
     let owner = app.owner_token().await;
     create_staff(&app, &owner, "fred", json!({})).await;
     let busy = app.staff_token("fred", FRED_PASSWORD).await;
-    let persistent = app
-        .post(
-            &app.at("staff/login"),
-            None,
-            json!({"username": "fred", "password": FRED_PASSWORD, "stay_logged_in": true}),
-        )
-        .await
-        .expect(200)["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let persistent = app.persistent_staff_token("fred", FRED_PASSWORD).await;
     // Three days of activity every 50 minutes: the idle deadline keeps moving.
     for _ in 0..(3 * 24 * 60 / 50) {
         app.advance_clock(50 * 60).await;

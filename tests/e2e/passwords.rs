@@ -163,17 +163,7 @@ async fn forgot_staff_password_sends_a_link_that_resets_once(backend: Backend) {
     let owner = app.owner_token().await;
     let fred_id = create_staff(&app, &owner, "fred", json!({})).await;
     let session_a = app.staff_token("fred", FRED_PASSWORD).await;
-    let session_b = app
-        .post(
-            &app.at("staff/login"),
-            None,
-            json!({"username": "fred", "password": FRED_PASSWORD, "stay_logged_in": true}),
-        )
-        .await
-        .expect(200)["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let session_b = app.persistent_staff_token("fred", FRED_PASSWORD).await;
 
     // Usernames compare case-insensitively.
     let r = app
@@ -939,17 +929,7 @@ async fn purge_removes_expired_sessions_and_links_and_counts_them(backend: Backe
     // Expiring: two idle sessions of fred and two reset links. Lasting: a persistent session.
     app.staff_login("fred", FRED_PASSWORD).await.expect(200);
     app.staff_login("fred", FRED_PASSWORD).await.expect(200);
-    let persistent = app
-        .post(
-            &app.at("staff/login"),
-            None,
-            json!({"username": "fred", "password": FRED_PASSWORD, "stay_logged_in": true}),
-        )
-        .await
-        .expect(200)["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let persistent = app.persistent_staff_token("fred", FRED_PASSWORD).await;
     forgot_staff(&app, "fred").await;
     forgot_staff(&app, "fred").await;
     // Nothing has expired yet.

@@ -207,6 +207,20 @@ impl TestApp {
     }
 
     /// Logs in and accepts the current terms; returns the token.
+    /// A persistent ("stay logged in") staff session's token (the terms left as they are).
+    pub async fn persistent_staff_token(&self, username: &str, password: &str) -> String {
+        self.post(
+            &self.at("staff/login"),
+            None,
+            json!({"username": username, "password": password, "stay_logged_in": true}),
+        )
+        .await
+        .expect(200)["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     pub async fn staff_token(&self, username: &str, password: &str) -> String {
         let login = self.staff_login(username, password).await;
         let body = login.expect(200);
