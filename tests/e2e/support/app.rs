@@ -100,6 +100,12 @@ impl TestApp {
         store: Arc<dyn Store>,
         mailer: Option<Arc<dyn portal_core::messaging::Mailer>>,
     ) -> TestApp {
+        // Warnings and errors of the server (e.g. why a request answered 503) go to the test's
+        // captured output, shown when it fails.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn")
+            .try_init();
         let running = portal_local::spawn(Options {
             store,
             mailer,

@@ -58,11 +58,13 @@ pub fn unique(prefix: &str) -> String {
 /// The production policy with longer timeouts: moto on a busy test machine (every test in
 /// parallel, two cores) answers in hundreds of milliseconds, not the few milliseconds of
 /// DynamoDB, and a timed-out-then-retried conditional write would turn into a spurious
-/// `ConditionFailed` in the race tests.
+/// `ConditionFailed` in the race tests. moto applies one request at a time, so at the suite's
+/// busiest moment (the volume tests beside the race tests) a request may queue for tens of
+/// seconds: that is the test server, not the code under test.
 pub fn test_policy() -> SdkPolicy {
     SdkPolicy {
-        attempt_timeout: Duration::from_secs(20),
-        operation_timeout: Duration::from_secs(60),
+        attempt_timeout: Duration::from_secs(60),
+        operation_timeout: Duration::from_secs(120),
         ..SdkPolicy::DEFAULT
     }
 }
