@@ -10,8 +10,8 @@ use crate::guardian::GuardianRecord;
 use crate::keys;
 use crate::policy::PendingPolicy;
 use crate::portal::Portal;
-use crate::sessions::{Authenticated, SubjectKind};
-use crate::store::Query;
+use crate::sessions::{ActiveFamilyRead, Authenticated, SubjectKind};
+use crate::store::{Batch, Item, Query, take_item};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -113,6 +113,17 @@ pub struct GuardianActor {
     pub guardian_version: u64,
 }
 
+/// The family links among a guardian partition's items (the switcher's order: primaries first).
+pub fn memberships_in(items: &[Item]) -> DomainResult<Vec<Membership>> {
+    let mut memberships = items
+        .iter()
+        .filter(|i| i.key.sk.starts_with(keys::GUARDIAN_FAMILY_PREFIX))
+        .map(|i| i.record())
+        .collect::<Result<Vec<Membership>, _>>()?;
+    memberships.sort_by_key(|m| (m.role != Role::Primary, m.added_at));
+    Ok(memberships)
+}
+
 /// The active family of a guardian request, after every gate.
 #[derive(Debug, Clone)]
 pub struct FamilyContext {
@@ -122,6 +133,10 @@ pub struct FamilyContext {
     pub membership: Membership,
     /// Required policies whose current version the family has not accepted.
     pub pending: Vec<PendingPolicy>,
+    /// The account's policies (summaries) and, when any is required, the family's
+    /// acceptances, as the gate read them.
+    pub policies: Vec<crate::policy::PolicySummary>,
+    pub accepted: Vec<crate::policy::Acceptance>,
 }
 
 impl FamilyContext {
@@ -230,7 +245,20 @@ impl Portal {
         account: &AccountName,
         family_id: &str,
     ) -> DomainResult<(FamilyRecord, u64)> {
-        match self.store.get(&keys::family(account, family_id)).await? {
+        self.family_record_in(&Batch::default(), account, family_id)
+            .await
+    }
+
+    /// [`Portal::family_record`], found among the items read along with the session when it
+    /// is one of them.
+    pub async fn family_record_in(
+        &self,
+        along: &Batch,
+        account: &AccountName,
+        family_id: &str,
+    ) -> DomainResult<(FamilyRecord, u64)> {
+        let key = keys::family(account, family_id);
+        match along.read(self.store.as_ref(), &key).await? {
             Some(item) => Ok((item.record()?, item.version)),
             None => Err(DomainError::NotFound),
         }
@@ -252,13 +280,7 @@ impl Portal {
                 },
             )
             .await?;
-        let mut memberships = page
-            .items
-            .iter()
-            .map(|i| i.record())
-            .collect::<Result<Vec<Membership>, _>>()?;
-        memberships.sort_by_key(|m| (m.role != Role::Primary, m.added_at));
-        Ok(memberships)
+        memberships_in(&page.items)
     }
 
     /// The live members of a family (family side).
@@ -312,24 +334,38 @@ impl Portal {
     ) -> DomainResult<FamilyContext> {
         let account = actor.auth.account.clone();
         let family_id = actor.auth.family_id.clone().ok_or(DomainError::Forbidden)?;
-        let keys = [
-            keys::family_member(&account, &family_id, &actor.guardian.id),
-            keys::family(&account, &family_id),
-        ];
-        let found = self.store.get_many(&keys).await?;
-        let membership: Membership = match found.iter().find(|i| i.key == keys[0]) {
-            Some(item) => item.record()?,
-            None => return Err(DomainError::AccessRevoked),
+        // Read with the session (see `authenticate`); on its own only when it was not.
+        let (read, catalog) = match actor.auth.active_family.clone() {
+            Some(read) => {
+                let catalog = Some(read.catalog.clone());
+                (read, catalog)
+            }
+            None => {
+                let member_key = keys::family_member(&account, &family_id, &actor.guardian.id);
+                let family_key = keys::family(&account, &family_id);
+                let mut found = self
+                    .store
+                    .get_many(&[member_key.clone(), family_key.clone()])
+                    .await?;
+                let read = ActiveFamilyRead {
+                    membership: take_item(&mut found, &member_key),
+                    family: take_item(&mut found, &family_key),
+                    catalog: None,
+                };
+                (read, None)
+            }
         };
-        let family_item = found
-            .iter()
-            .find(|i| i.key == keys[1])
-            .ok_or(DomainError::AccessRevoked)?;
+        let membership: Membership = read
+            .membership
+            .ok_or(DomainError::AccessRevoked)?
+            .record()?;
+        let family_item = read.family.ok_or(DomainError::AccessRevoked)?;
         let family: FamilyRecord = family_item.record()?;
         if !membership.is_live(&family) {
             return Err(DomainError::AccessRevoked);
         }
-        let pending = self.pending_policies(&account, &family_id).await?;
+        let (policies, accepted) = self.policy_state(&account, &family_id, catalog).await?;
+        let pending = crate::policies::still_pending(&policies, &accepted);
         if membership.role == Role::Secondary {
             if !actor.guardian.age_confirmed {
                 return Err(DomainError::AgeConfirmationRequired);
@@ -347,6 +383,8 @@ impl Portal {
             family,
             membership,
             pending,
+            policies,
+            accepted,
         })
     }
 
@@ -391,7 +429,18 @@ impl Portal {
         account: &AccountName,
         family_id: &str,
     ) -> DomainResult<OfficeFamily> {
-        let (family, _) = self.family_record(account, family_id).await?;
+        self.office_family_in(&Batch::default(), account, family_id)
+            .await
+    }
+
+    /// [`Portal::office_family`] starting from the items read along with the session.
+    pub async fn office_family_in(
+        &self,
+        along: &Batch,
+        account: &AccountName,
+        family_id: &str,
+    ) -> DomainResult<OfficeFamily> {
+        let (family, _) = self.family_record_in(along, account, family_id).await?;
         let members = self.family_members(account, &family).await?;
         let keys: Vec<_> = members
             .iter()

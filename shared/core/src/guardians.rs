@@ -46,6 +46,20 @@ impl Portal {
     }
 }
 
+/// How a guardian session starts: the families of the login (the switcher's order), the
+/// family to make active when it is one of them, the audit action, writes to commit in the
+/// same transaction (an invitation's acceptance) and a password check to settle there.
+pub struct SessionStart<'a> {
+    pub memberships: Vec<crate::families::Membership>,
+    pub stay_logged_in: bool,
+    pub preferred: Option<&'a str>,
+    pub action: &'a str,
+    pub with: Vec<crate::store::Write>,
+    pub success: Option<crate::lockout::SuccessToSettle>,
+    /// The policy catalog as read (see `Portal::policy_catalog`), `None` when not read.
+    pub catalog: Option<Option<crate::store::Item>>,
+}
+
 /// A successful guardian login (also the answer to accepting an invitation).
 #[derive(Debug, Clone, Serialize)]
 pub struct GuardianLogin {
@@ -81,19 +95,32 @@ impl Portal {
     ) -> DomainResult<GuardianLogin> {
         use crate::lockout::{LockRead, LoginKind};
         use crate::passwords::{PasswordAttempt, Verified};
-        self.tenant(account).await?;
         let normalized = email.trim().to_lowercase();
         let attempt = PasswordAttempt(password);
         if normalized.is_empty() || normalized.len() > 320 {
+            self.tenant(account).await?;
             self.hasher.verify(&attempt, None).await?;
             return Err(DomainError::InvalidCredentials);
         }
+        // One batch for the tenant, its policy catalog, the lock and the login guard (which
+        // names the guardian).
+        let tenant_key = keys::tenant_record(account);
+        let catalog_key = keys::policy_catalog(account);
         let lock_key = self.lock_key(account, LoginKind::Guardian, &normalized);
         let guard_key = keys::login_email(account, &normalized);
         let found = self
             .store
-            .get_many(&[lock_key.clone(), guard_key.clone()])
+            .get_many(&[
+                tenant_key.clone(),
+                catalog_key.clone(),
+                lock_key.clone(),
+                guard_key.clone(),
+            ])
             .await?;
+        let catalog = Some(found.iter().find(|i| i.key == catalog_key).cloned());
+        if !found.iter().any(|i| i.key == tenant_key) {
+            return Err(DomainError::AccountNotFound);
+        }
         let lock = LockRead {
             item: found.iter().find(|i| i.key == lock_key).cloned(),
             key: lock_key,
@@ -104,26 +131,54 @@ impl Portal {
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
         });
-        // The same reads for an unknown email as for a known one (a key no guardian has), so
-        // the time taken does not tell whether an account exists.
-        let guardian = match self
-            .store
-            .get(&keys::guardian(
-                account,
-                guardian_id.as_deref().unwrap_or(UNKNOWN_GUARDIAN_ID),
-            ))
-            .await?
-        {
+        // The slot is reserved while the guardian's partition (record and family links) is
+        // read: two round trips at once. The same reads for an unknown email as for a known
+        // one (a partition no guardian has), so the time taken does not tell whether an
+        // account exists.
+        let partition = keys::guardian_partition(
+            account,
+            guardian_id.as_deref().unwrap_or(UNKNOWN_GUARDIAN_ID),
+        );
+        let (reserved, items) = tokio::join!(
+            self.reserve_slot(lock),
+            self.store.query(&partition, crate::store::Query::default())
+        );
+        let reserved = reserved?;
+        let items = match items {
+            Ok(page) => page.items,
+            Err(e) => {
+                self.release_reserved(reserved).await?;
+                return Err(e.into());
+            }
+        };
+        let record_key = keys::guardian(
+            account,
+            guardian_id.as_deref().unwrap_or(UNKNOWN_GUARDIAN_ID),
+        );
+        let guardian = match items.iter().find(|i| i.key == record_key) {
             Some(item) if guardian_id.is_some() => Some(item.record::<GuardianRecord>()?),
             _ => None,
         };
         let stored = guardian.as_ref().and_then(|g| g.password_hash.as_ref());
-        let verified = self.check_credentials(lock, &attempt, stored).await?;
+        let (verified, success) = self.verify_reserved(reserved, &attempt, stored).await?;
         let Some(guardian) = guardian.filter(|_| verified != Verified::No) else {
             return Err(DomainError::InvalidCredentials);
         };
-        self.guardian_session(account, &guardian, stay_logged_in, None, "guardian.login")
-            .await
+        let memberships = crate::families::memberships_in(&items)?;
+        self.start_guardian_session(
+            account,
+            &guardian,
+            SessionStart {
+                memberships,
+                stay_logged_in,
+                preferred: None,
+                action: "guardian.login",
+                with: Vec::new(),
+                success,
+                catalog,
+            },
+        )
+        .await
     }
 
     /// Starts a guardian session on `preferred` (or the first family) and describes it as a
@@ -137,16 +192,52 @@ impl Portal {
         action: &str,
     ) -> DomainResult<GuardianLogin> {
         let memberships = self.memberships(account, &guardian.id).await?;
+        self.start_guardian_session(
+            account,
+            guardian,
+            SessionStart {
+                memberships,
+                stay_logged_in,
+                preferred,
+                action,
+                with: Vec::new(),
+                success: None,
+                catalog: None,
+            },
+        )
+        .await
+    }
+
+    /// The session of a checked guardian login: one transaction (the caller's writes, the
+    /// session, its audit entry and the settlement of the password check), while the active
+    /// family's pending policies are read.
+    pub async fn start_guardian_session(
+        &self,
+        account: &AccountName,
+        guardian: &GuardianRecord,
+        start: SessionStart<'_>,
+    ) -> DomainResult<GuardianLogin> {
+        let SessionStart {
+            memberships,
+            stay_logged_in,
+            preferred,
+            action,
+            with,
+            success,
+            catalog,
+        } = start;
         let active = preferred
             .and_then(|p| memberships.iter().find(|m| m.family_id == p))
             .or_else(|| memberships.first());
         let active_id = active.map(|m| m.family_id.clone());
-        let (session, mut writes) = self.session_writes(
+        let (session, session_writes) = self.session_writes(
             account,
             guardian.session_subject(),
             stay_logged_in,
             active_id.as_deref(),
         )?;
+        let mut writes = with;
+        writes.extend(session_writes);
         writes.push(self.audit_write(
             account,
             crate::audit::Actor::guardian(&guardian.id),
@@ -154,12 +245,20 @@ impl Portal {
             Some(&guardian.id),
             serde_json::json!({"persistent": stay_logged_in}),
         )?);
-        self.store.transact(writes).await?;
-        let (setup_complete, pending) = match &active_id {
-            Some(fid) => {
-                let pending = self.pending_policies(account, fid).await?;
-                (pending.is_empty(), pending)
+        let pending = async {
+            match &active_id {
+                Some(fid) => self
+                    .pending_policies_in(account, fid, catalog)
+                    .await
+                    .map(Some),
+                None => DomainResult::Ok(None),
             }
+        };
+        let (committed, pending) =
+            tokio::join!(self.transact_settling(writes, success, None), pending);
+        committed?;
+        let (setup_complete, pending) = match pending? {
+            Some(pending) => (pending.is_empty(), pending),
             None => (false, Vec::new()),
         };
         Ok(GuardianLogin {
@@ -197,11 +296,13 @@ impl Portal {
                 serde_json::json!({}),
             )?;
             let written = self
-                .store
-                .transact(vec![
-                    crate::store::Write::Put(item, crate::store::Condition::VersionIs(version)),
-                    audit,
-                ])
+                .transact_as(
+                    &actor.auth,
+                    vec![
+                        crate::store::Write::Put(item, crate::store::Condition::VersionIs(version)),
+                        audit,
+                    ],
+                )
                 .await;
             Ok(crate::retry::won(written)?.then_some(()))
         })

@@ -11,16 +11,16 @@ use crate::audit::Actor;
 use crate::clock::rfc3339_epoch;
 use crate::contact::{Email, parse_text};
 use crate::error::{Conflict, DomainError, DomainResult, FieldErrors};
-use crate::families::{FamilyContext, Membership, Role};
+use crate::families::{FamilyContext, FamilyRecord, Membership, Role};
 use crate::guardians::{GuardianLogin, GuardianRecord};
 use crate::keys;
 use crate::limits::MessageKind;
-use crate::lockout::LoginKind;
+use crate::lockout::{LockRead, LoginKind};
 use crate::messaging::compose_email;
 use crate::passwords::{Password, PasswordAttempt, Verified};
 use crate::portal::Portal;
 use crate::security::in_words;
-use crate::store::{Condition, Item, Query, StoreError, Write};
+use crate::store::{Batch, Condition, Item, Query, StoreError, Write};
 use crate::tokens::{new_id, new_token, token_hash};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +60,23 @@ impl InvitationRecord {
 struct TokenPointer {
     family_id: String,
     invitation_id: String,
+    /// The invited email (lower-cased), so that the reads keyed by it (the login guard and the
+    /// lock) join the batch that reads the invitation. Absent on links made before it was kept.
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// What an invitation link leads to, read in two batches: the tenant with the token's
+/// pointer, then the invitation, its family and (by the invited email) the login guard and
+/// lock; `rest` answers those last two without another round trip.
+struct LinkReads {
+    invitation: InvitationRecord,
+    version: u64,
+    family: FamilyRecord,
+    family_version: u64,
+    /// The account's policy catalog, read with the pointer.
+    catalog: Option<Option<Item>>,
+    rest: Batch,
 }
 
 /// An invitation as the primary sees it.
@@ -167,6 +184,7 @@ impl Portal {
             &TokenPointer {
                 family_id: invitation.family_id.clone(),
                 invitation_id: invitation.id.clone(),
+                email: Some(invitation.email.normalized()),
             },
         )?
         .expiring_at(invitation.valid_until + self.security.invitation_kept_seconds))
@@ -269,16 +287,18 @@ impl Portal {
             Some(&ctx.family.id),
             json!({"invitation_id": invitation.id, "email": normalized}),
         )?;
-        self.store
-            .transact(vec![
+        self.transact_as(
+            &ctx.actor.auth,
+            vec![
                 Write::Put(
                     self.invitation_item(&account, &invitation, 1)?,
                     Condition::Absent,
                 ),
                 Write::Put(self.token_item(&account, &invitation)?, Condition::Absent),
                 audit,
-            ])
-            .await?;
+            ],
+        )
+        .await?;
         if let Err(e) = self.send_invitation(ctx, &invitation, &token).await {
             // Not delivered: nothing stays behind and the allowance is given back.
             self.return_allowance(allowance).await;
@@ -366,20 +386,22 @@ impl Portal {
         let mut item = self.invitation_item(&account, &invitation, version + 1)?;
         // Cancelled invitations go at the next purge.
         item.expires_at = Some(self.clock.epoch());
-        self.store
-            .transact(vec![
+        self.transact_as(
+            &ctx.actor.auth,
+            vec![
                 Write::Put(item, Condition::VersionIs(version)),
                 Write::Delete(
                     keys::invitation_token(&account, &invitation.token_hash),
                     Condition::Always,
                 ),
                 audit,
-            ])
-            .await
-            .map_err(|e| match e {
-                StoreError::TransactionConflict(_) => DomainError::NotFound,
-                e => e.into(),
-            })
+            ],
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::TransactionConflict(_) => DomainError::NotFound,
+            e => e.into(),
+        })
     }
 
     /// `POST portal/invitations/{id}/resend`: a fresh link (the old one stops working) and 7
@@ -410,8 +432,7 @@ impl Portal {
             self.return_allowance(allowance).await;
             return Err(e);
         }
-        self.store
-            .transact(vec![
+        self.transact_as(&ctx.actor.auth, vec![
                 Write::Put(
                     self.invitation_item(&account, &invitation, version + 1)?,
                     Condition::VersionIs(version),
@@ -433,41 +454,72 @@ impl Portal {
         Ok(InvitationView::from(&invitation))
     }
 
-    /// Finds the pending invitation of a token: unknown, used, cancelled or revoked tokens are
-    /// `invalid_token`; expired ones `token_expired`.
-    async fn invitation_by_token(
-        &self,
-        account: &AccountName,
-        token: &str,
-    ) -> DomainResult<(InvitationRecord, u64)> {
+    /// Finds the pending invitation of a token and its family: unknown, used, cancelled or
+    /// revoked tokens (a change of primary guardian included) are `invalid_token`; expired
+    /// ones `token_expired`. Two round trips (see [`LinkReads`]).
+    async fn link_reads(&self, account: &AccountName, token: &str) -> DomainResult<LinkReads> {
         if !crate::tokens::is_opaque(token, crate::tokens::MAX_TOKEN_LENGTH) {
+            self.tenant(account).await?;
             return Err(DomainError::InvalidToken);
         }
-        let pointer: TokenPointer = self
-            .store
-            .get(&keys::invitation_token(account, &token_hash(token)))
-            .await?
+        let hash = token_hash(token);
+        let tenant_key = keys::tenant_record(account);
+        let pointer_key = keys::invitation_token(account, &hash);
+        let catalog_key = keys::policy_catalog(account);
+        let mut first = Batch::fetch(
+            self.store.as_ref(),
+            vec![tenant_key.clone(), pointer_key.clone(), catalog_key.clone()],
+        )
+        .await?;
+        first
+            .take(&tenant_key)
+            .flatten()
+            .ok_or(DomainError::AccountNotFound)?;
+        let pointer: TokenPointer = first
+            .take(&pointer_key)
+            .flatten()
             .ok_or(DomainError::InvalidToken)?
             .record()?;
-        let item = self
-            .store
-            .get(&keys::invitation(
+        let invitation_key = keys::invitation(account, &pointer.family_id, &pointer.invitation_id);
+        let family_key = keys::family(account, &pointer.family_id);
+        let mut wanted = vec![invitation_key.clone(), family_key.clone()];
+        if let Some(email) = &pointer.email {
+            wanted.push(keys::login_email(account, email));
+            wanted.push(crate::lockout::lock_key(
                 account,
-                &pointer.family_id,
-                &pointer.invitation_id,
-            ))
-            .await?
+                LoginKind::Guardian,
+                email,
+            ));
+        }
+        let mut rest = Batch::fetch(self.store.as_ref(), wanted).await?;
+        let item = rest
+            .take(&invitation_key)
+            .flatten()
             .ok_or(DomainError::InvalidToken)?;
         let invitation: InvitationRecord = item.record()?;
-        if invitation.status != InvitationStatus::Pending
-            || invitation.token_hash != token_hash(token)
-        {
+        if invitation.status != InvitationStatus::Pending || invitation.token_hash != hash {
             return Err(DomainError::InvalidToken);
         }
         if invitation.valid_until <= self.clock.epoch() {
             return Err(DomainError::TokenExpired);
         }
-        Ok((invitation, item.version))
+        let family_item = rest
+            .take(&family_key)
+            .flatten()
+            .ok_or(DomainError::InvalidToken)?;
+        let family: FamilyRecord = family_item.record()?;
+        if invitation.generation != family.access_generation {
+            // Revoked by a change of primary guardian.
+            return Err(DomainError::InvalidToken);
+        }
+        Ok(LinkReads {
+            invitation,
+            version: item.version,
+            family,
+            family_version: family_item.version,
+            catalog: first.take(&catalog_key),
+            rest,
+        })
     }
 
     /// `GET portal/invitation-links/{token}`: never uses the link up.
@@ -476,12 +528,9 @@ impl Portal {
         account: &AccountName,
         token: &str,
     ) -> DomainResult<InvitationInfo> {
-        self.tenant(account).await?;
-        let (invitation, _) = self.invitation_by_token(account, token).await?;
-        let (family, _) = self.family_record(account, &invitation.family_id).await?;
-        if invitation.generation != family.access_generation {
-            return Err(DomainError::InvalidToken);
-        }
+        let LinkReads {
+            invitation, family, ..
+        } = self.link_reads(account, token).await?;
         Ok(InvitationInfo {
             family_name: family.name,
             email: invitation.email.clone(),
@@ -496,22 +545,42 @@ impl Portal {
         account: &AccountName,
         input: AcceptInvitationInput,
     ) -> DomainResult<GuardianLogin> {
-        self.tenant(account).await?;
         let token = input.token.unwrap_or_default();
-        let (mut invitation, version) = self.invitation_by_token(account, token.trim()).await?;
+        let LinkReads {
+            mut invitation,
+            version,
+            family,
+            family_version,
+            catalog,
+            mut rest,
+        } = self.link_reads(account, token.trim()).await?;
         let normalized = invitation.email.normalized();
         let password = input.password.unwrap_or_default();
         let now = self.clock.epoch();
         let mut writes = Vec::new();
-        let existing = self.guardian_id_by_email(account, &normalized).await?;
+        let existing = rest
+            .get(
+                self.store.as_ref(),
+                &keys::login_email(account, &normalized),
+            )
+            .await?
+            .and_then(|i| {
+                i.data
+                    .get("guardian_id")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            });
+        let mut success = None;
         let guardian: GuardianRecord = match &existing {
             Some(id) => {
                 let (mut guardian, guardian_version) = self.guardian_record(account, id).await?;
-                let lock = self
-                    .lock_read(account, LoginKind::Guardian, &normalized)
-                    .await?;
-                let verified = self
-                    .check_credentials(
+                let lock_key = self.lock_key(account, LoginKind::Guardian, &normalized);
+                let lock = LockRead {
+                    item: rest.get(self.store.as_ref(), &lock_key).await?,
+                    key: lock_key,
+                };
+                let (verified, settle) = self
+                    .check_credentials_deferred(
                         lock,
                         &PasswordAttempt(password),
                         guardian.password_hash.as_ref(),
@@ -520,6 +589,7 @@ impl Portal {
                 if verified == Verified::No {
                     return Err(DomainError::InvalidCredentials);
                 }
+                success = settle;
                 if self
                     .store
                     .get(&keys::family_member(account, &invitation.family_id, id))
@@ -567,11 +637,6 @@ impl Portal {
                 guardian
             }
         };
-        let (family, family_version) = self.family_record(account, &invitation.family_id).await?;
-        if invitation.generation != family.access_generation {
-            // Revoked by a change of primary guardian.
-            return Err(DomainError::InvalidToken);
-        }
         let membership = Membership {
             family_id: family.id.clone(),
             guardian_id: guardian.id.clone(),
@@ -602,18 +667,33 @@ impl Portal {
             Some(&family.id),
             json!({"invitation_id": invitation.id, "new_login": existing.is_none()}),
         )?);
-        match self.store.transact(writes).await {
-            Ok(()) => {}
-            Err(StoreError::TransactionConflict(_)) => return Err(DomainError::InvalidToken),
-            Err(e) => return Err(e.into()),
+        // The families the guardian is in once this commits (the first login of a new one).
+        let mut memberships = match &existing {
+            Some(id) => self.memberships(account, id).await?,
+            None => Vec::new(),
+        };
+        memberships.push(membership);
+        // The accept and the first session commit together (one transaction).
+        let session = self
+            .start_guardian_session(
+                account,
+                &guardian,
+                crate::guardians::SessionStart {
+                    memberships,
+                    stay_logged_in: false,
+                    preferred: Some(&family.id),
+                    action: "guardian.login",
+                    with: writes,
+                    success,
+                    catalog,
+                },
+            )
+            .await;
+        match session {
+            Err(DomainError::Store(StoreError::TransactionConflict(_))) => {
+                Err(DomainError::InvalidToken)
+            }
+            other => other,
         }
-        self.guardian_session(
-            account,
-            &guardian,
-            false,
-            Some(&family.id),
-            "guardian.login",
-        )
-        .await
     }
 }

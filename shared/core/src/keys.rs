@@ -26,6 +26,11 @@ pub fn sms_credits(account: &AccountName) -> Key {
     Key::new(tenant(account), "SMS_CREDITS")
 }
 
+/// What every family's setup needs of the account's policies (see `policy::PolicyCatalog`).
+pub fn policy_catalog(account: &AccountName) -> Key {
+    Key::new(tenant(account), "POLICY_CATALOG")
+}
+
 pub fn platform_terms() -> Key {
     Key::new("P#TERMS", ONE)
 }

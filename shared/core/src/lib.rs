@@ -28,6 +28,7 @@ pub mod audit;
 pub mod limits;
 pub mod lockout;
 pub mod policy;
+pub mod read_along;
 pub mod sessions;
 // Flows: each concept's services as `impl Portal` blocks.
 pub mod families;

@@ -8,7 +8,7 @@ use crate::account::AccountName;
 use crate::error::{DomainError, DomainResult};
 use crate::keys;
 use crate::portal::Portal;
-use crate::store::{Condition, Item, StoreError};
+use crate::store::{Condition, Item, Key, StoreError};
 
 /// The kinds of message that are limited separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +36,13 @@ struct SendLog {
 /// A granted allowance, to give back if the message is not delivered.
 #[derive(Debug, Clone)]
 pub struct Allowance {
-    key: crate::store::Key,
+    key: Key,
     at: i64,
+}
+
+/// The send log of one kind of message to one address (lower-cased email or E.164 number).
+pub fn send_log_key(account: &AccountName, kind: MessageKind, address: &str) -> Key {
+    keys::send_log(account, kind.as_str(), address)
 }
 
 impl Portal {
@@ -49,37 +54,54 @@ impl Portal {
         kind: MessageKind,
         address: &str,
     ) -> DomainResult<Allowance> {
-        let key = keys::send_log(account, kind.as_str(), address);
+        let key = send_log_key(account, kind, address);
         crate::retry::optimistic(|| async {
-            let now = self.clock.epoch();
             let current = self.store.get(&key).await?;
-            let mut log: SendLog = match &current {
-                Some(item) => item.record()?,
-                None => SendLog::default(),
-            };
-            log.sent
-                .retain(|&t| t > now - self.security.send_window_seconds);
-            if log.sent.len() >= self.security.sends_per_window {
-                let oldest = log.sent.iter().copied().min().unwrap_or(now);
-                return Err(DomainError::TooManyRequests {
-                    retry_after: (oldest + self.security.send_window_seconds - now).max(1),
-                });
-            }
-            log.sent.push(now);
-            let (version, condition) = match &current {
-                Some(i) => (i.version + 1, Condition::VersionIs(i.version)),
-                None => (1, Condition::Absent),
-            };
-            let item = Item::from_record(key.clone(), &log)?
-                .with_version(version)
-                .expiring_at(now + self.security.send_window_seconds);
+            let (item, condition, allowance) = self.allowance_item(&key, current.as_ref())?;
             let written = self.store.put(item, condition).await;
-            Ok(crate::retry::won(written)?.then(|| Allowance {
-                key: key.clone(),
-                at: now,
-            }))
+            Ok(crate::retry::won(written)?.then_some(allowance))
         })
         .await
+    }
+
+    /// One allowance as the send log's next state, to be put under the returned condition,
+    /// possibly inside the caller's own transaction: from the log `current` as read, so a
+    /// concurrent send fails the write and the caller reads again. `Err(TooManyRequests)` when
+    /// the window is full.
+    pub fn allowance_item(
+        &self,
+        key: &Key,
+        current: Option<&Item>,
+    ) -> DomainResult<(Item, Condition, Allowance)> {
+        let now = self.clock.epoch();
+        let mut log: SendLog = match current {
+            Some(item) => item.record()?,
+            None => SendLog::default(),
+        };
+        log.sent
+            .retain(|&t| t > now - self.security.send_window_seconds);
+        if log.sent.len() >= self.security.sends_per_window {
+            let oldest = log.sent.iter().copied().min().unwrap_or(now);
+            return Err(DomainError::TooManyRequests {
+                retry_after: (oldest + self.security.send_window_seconds - now).max(1),
+            });
+        }
+        log.sent.push(now);
+        let (version, condition) = match current {
+            Some(i) => (i.version + 1, Condition::VersionIs(i.version)),
+            None => (1, Condition::Absent),
+        };
+        let item = Item::from_record(key.clone(), &log)?
+            .with_version(version)
+            .expiring_at(now + self.security.send_window_seconds);
+        Ok((
+            item,
+            condition,
+            Allowance {
+                key: key.clone(),
+                at: now,
+            },
+        ))
     }
 
     /// Gives an allowance back (the message was not delivered). Best effort: a failure here

@@ -22,7 +22,8 @@ use crate::keys;
 use crate::passwords::{PasswordAttempt, PasswordHashString, Verified};
 use crate::portal::Portal;
 use crate::security::SecurityPolicy;
-use crate::store::{Condition, Item, Key, StoreError};
+use crate::sessions::Authenticated;
+use crate::store::{Condition, Item, Key, StoreError, Write};
 use crate::tokens::new_id;
 
 /// How long an attempt waits for a slot while the other checks in flight finish (within API
@@ -36,6 +37,33 @@ const MAX_SLOT_PAUSE: Duration = Duration::from_secs(2);
 /// of one login take freed slots at once instead of at their next look.
 static SETTLED: std::sync::LazyLock<tokio::sync::Notify> =
     std::sync::LazyLock::new(tokio::sync::Notify::new);
+
+/// Password checks of this process between asking for a slot and settling it. A successful
+/// check settles inside its login's transaction only when it is the one check in flight: with
+/// others waiting or holding slots the lock item moves under it, the folded write would fail
+/// and cost a round trip, and waiting attempts would get the slot later.
+static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts one check in [`IN_FLIGHT`] for as long as it lives.
+#[derive(Debug)]
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlight
+    }
+
+    fn alone() -> bool {
+        IN_FLIGHT.load(std::sync::atomic::Ordering::SeqCst) <= 1
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
 
 /// Which kind of login a lock belongs to (staff usernames and guardian emails are separate
 /// name spaces).
@@ -177,6 +205,11 @@ impl LockState {
     }
 }
 
+/// The key of a login name's lock item.
+pub fn lock_key(account: &AccountName, kind: LoginKind, login_normalized: &str) -> Key {
+    keys::login_lock(account, kind.as_str(), login_normalized)
+}
+
 /// The lock item of a login name as read before the check (often in a batch with other reads).
 pub struct LockRead {
     pub key: Key,
@@ -190,11 +223,12 @@ struct Held {
     /// The state and version this request wrote.
     state: LockState,
     version: u64,
+    _in_flight: InFlight,
 }
 
 impl Portal {
     pub fn lock_key(&self, account: &AccountName, kind: LoginKind, login_normalized: &str) -> Key {
-        keys::login_lock(account, kind.as_str(), login_normalized)
+        lock_key(account, kind, login_normalized)
     }
 
     /// Reads a login's lock item on its own (when no batch read carries it).
@@ -213,6 +247,7 @@ impl Portal {
 
     /// Reserves a slot before a password is checked (see the module documentation).
     async fn reserve_check(&self, lock: LockRead) -> DomainResult<Held> {
+        let in_flight = InFlight::enter();
         let id = new_id()?;
         let deadline = tokio::time::Instant::now() + SLOT_WAIT;
         let mut current = lock.item;
@@ -255,6 +290,7 @@ impl Portal {
                                 id,
                                 state: next,
                                 version,
+                                _in_flight: in_flight,
                             });
                         }
                         // Another attempt got in first: read again (no pause: it progressed).
@@ -311,20 +347,130 @@ impl Portal {
         attempt: &PasswordAttempt,
         stored: Option<&PasswordHashString>,
     ) -> DomainResult<Verified> {
+        let (verified, success) = self
+            .check_credentials_deferred(lock, attempt, stored)
+            .await?;
+        if let Some(held) = success {
+            self.settle_check(held.0, Some(true)).await?;
+        }
+        Ok(verified)
+    }
+
+    /// As [`Portal::check_credentials`], but a successful check is settled by the caller's
+    /// own transaction ([`Portal::transact_settling`]), which saves the login a round trip. A
+    /// failure is counted at once, before this returns.
+    pub async fn check_credentials_deferred(
+        &self,
+        lock: LockRead,
+        attempt: &PasswordAttempt,
+        stored: Option<&PasswordHashString>,
+    ) -> DomainResult<(Verified, Option<SuccessToSettle>)> {
         let held = self.reserve_check(lock).await?;
+        self.verify_reserved(Reserved(held), attempt, stored).await
+    }
+
+    /// Reserves a check's slot on its own, for a caller that reads the stored hash at the same
+    /// time (see the guardian login); follow with [`Portal::verify_reserved`] or, when the
+    /// hash could not be read, [`Portal::release_reserved`].
+    pub async fn reserve_slot(&self, lock: LockRead) -> DomainResult<Reserved> {
+        Ok(Reserved(self.reserve_check(lock).await?))
+    }
+
+    /// Gives a reserved slot back unused (nothing was checked).
+    pub async fn release_reserved(&self, reserved: Reserved) -> DomainResult<()> {
+        self.settle_check(reserved.0, None).await
+    }
+
+    /// The check of [`Portal::check_credentials_deferred`] on a slot already reserved.
+    pub async fn verify_reserved(
+        &self,
+        reserved: Reserved,
+        attempt: &PasswordAttempt,
+        stored: Option<&PasswordHashString>,
+    ) -> DomainResult<(Verified, Option<SuccessToSettle>)> {
+        let held = reserved.0;
         match self.hasher.verify(attempt, stored).await {
-            Ok(verified) => {
-                self.settle_check(held, Some(verified != Verified::No))
-                    .await?;
-                Ok(verified)
+            Ok(Verified::No) => {
+                self.settle_check(held, Some(false)).await?;
+                Ok((Verified::No, None))
             }
+            Ok(verified) => Ok((verified, Some(SuccessToSettle(held)))),
             Err(e) => {
                 self.settle_check(held, None).await?;
                 Err(e)
             }
         }
     }
+
+    /// Commits `writes` together with the settlement of a successful check: one transaction
+    /// when nobody touched the lock item since this request reserved its slot; otherwise (or
+    /// when the transaction fails) the slot is settled on its own, so it never lingers, and
+    /// the writes are committed (or the failure returned) as usual.
+    /// `auth`: the caller's session, whose pending idle-deadline move joins the transaction
+    /// ([`Portal::transact_as`]). With no writes, only the check is settled.
+    pub async fn transact_settling(
+        &self,
+        mut writes: Vec<Write>,
+        success: Option<SuccessToSettle>,
+        auth: Option<&Authenticated>,
+    ) -> DomainResult<()> {
+        let Some(SuccessToSettle(held)) = success else {
+            if !writes.is_empty() {
+                self.transact_maybe_as(auth, writes).await?;
+            }
+            return Ok(());
+        };
+        if writes.is_empty() || held.state.pending.len() > 1 || !InFlight::alone() {
+            // Nothing to fold into, or other checks were in flight when this one reserved
+            // (the lock item has most likely moved on, so the folded write would only fail):
+            // settle first, so that waiting attempts get the slot at once.
+            self.settle_check(held, Some(true)).await?;
+            if !writes.is_empty() {
+                self.transact_maybe_as(auth, writes).await?;
+            }
+            return Ok(());
+        }
+        let next = held
+            .state
+            .settle(&self.security, self.clock.epoch(), &held.id, Some(true));
+        let settle = if next.is_empty() {
+            Write::Delete(held.key.clone(), Condition::VersionIs(held.version))
+        } else {
+            Write::Put(
+                Item::from_record(held.key.clone(), &next)?
+                    .with_version(held.version + 1)
+                    .expiring_at(next.expires_at(&self.security)),
+                Condition::VersionIs(held.version),
+            )
+        };
+        let at = writes.len();
+        writes.push(settle);
+        match self.transact_maybe_as(auth, writes.clone()).await {
+            Ok(()) => {
+                SETTLED.notify_one();
+                Ok(())
+            }
+            Err(StoreError::TransactionConflict(Some(i))) if i == at => {
+                // Another check moved the lock on: settle against what is stored now.
+                writes.pop();
+                self.settle_check(held, Some(true)).await?;
+                self.transact_maybe_as(auth, writes).await?;
+                Ok(())
+            }
+            Err(e) => {
+                self.settle_check(held, Some(true)).await?;
+                Err(e.into())
+            }
+        }
+    }
 }
+
+/// A slot reserved for one password check.
+pub struct Reserved(Held);
+
+/// A successful password check whose slot is still held, to be settled by the caller's
+/// transaction ([`Portal::transact_settling`]).
+pub struct SuccessToSettle(Held);
 
 #[cfg(test)]
 mod tests {

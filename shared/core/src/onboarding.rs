@@ -49,6 +49,14 @@ impl Portal {
             Condition::Absent,
         )];
         writes.extend(self.staff_writes(&new.account, &owner)?);
+        // An empty policy catalog: nothing required until the first policy is made.
+        writes.push(Write::Put(
+            Item::from_record(
+                keys::policy_catalog(&new.account),
+                &crate::policy::PolicyCatalog::default(),
+            )?,
+            Condition::Absent,
+        ));
         writes.push(Write::Put(
             Item::from_record(
                 keys::sms_credits(&new.account),

@@ -9,14 +9,14 @@ use crate::audit::Actor;
 use crate::clock::rfc3339_epoch;
 use crate::contact::parse_text;
 use crate::error::{DomainError, DomainResult, FieldError, FieldErrors};
-use crate::families::FamilyContext;
+use crate::families::{FamilyContext, FamilyRecord};
 use crate::keys;
 use crate::portal::Portal;
 use crate::staff::StaffActor;
-use crate::store::{Condition, Item, Query, Write};
+use crate::store::{Condition, Item, Query, StoreError, Write};
 use crate::tokens::new_id;
 
-pub use crate::policy::{Acceptance, PendingPolicy, PolicyRecord};
+pub use crate::policy::{Acceptance, PendingPolicy, PolicyCatalog, PolicyRecord, PolicySummary};
 
 /// `GET portal/policies` entry.
 #[derive(Debug, Clone, Serialize)]
@@ -110,6 +110,24 @@ fn parse_policy(input: PolicyInput) -> DomainResult<ParsedPolicy> {
     }
 }
 
+/// The required policies whose current version is not among `accepted`.
+pub fn still_pending(policies: &[PolicySummary], accepted: &[Acceptance]) -> Vec<PendingPolicy> {
+    policies
+        .iter()
+        .filter(|p| p.required)
+        .filter(|p| {
+            !accepted
+                .iter()
+                .any(|a| a.policy_id == p.id && a.version == p.version)
+        })
+        .map(|p| PendingPolicy {
+            id: p.id.clone(),
+            title: p.title.clone(),
+            version: p.version,
+        })
+        .collect()
+}
+
 impl Portal {
     pub async fn policies(&self, account: &AccountName) -> DomainResult<Vec<PolicyRecord>> {
         let page = self
@@ -137,31 +155,113 @@ impl Portal {
         page.items.iter().map(|i| Ok(i.record()?)).collect()
     }
 
+    /// The account's policies as summaries: from the catalog item as read (`Some(Some)`), or,
+    /// when it was not read or the account has none yet, from the policies themselves.
+    pub async fn policy_catalog(
+        &self,
+        account: &AccountName,
+        read: Option<Option<Item>>,
+    ) -> DomainResult<Vec<PolicySummary>> {
+        match read {
+            Some(Some(item)) => Ok(item.record::<PolicyCatalog>()?.policies),
+            _ => Ok(self
+                .policies(account)
+                .await?
+                .iter()
+                .map(PolicySummary::from)
+                .collect()),
+        }
+    }
+
     /// The required policies whose current version the family has not accepted.
     pub async fn pending_policies(
         &self,
         account: &AccountName,
         family_id: &str,
     ) -> DomainResult<Vec<PendingPolicy>> {
-        let policies = self.policies(account).await?;
+        self.pending_policies_in(account, family_id, None).await
+    }
+
+    /// [`Portal::pending_policies`] from the policy catalog as read (see
+    /// [`Portal::policy_catalog`]): one query (the family's acceptances), none when nothing
+    /// is required.
+    pub async fn pending_policies_in(
+        &self,
+        account: &AccountName,
+        family_id: &str,
+        catalog: Option<Option<Item>>,
+    ) -> DomainResult<Vec<PendingPolicy>> {
+        let (policies, accepted) = self.policy_state(account, family_id, catalog).await?;
+        Ok(still_pending(&policies, &accepted))
+    }
+
+    /// The account's policies and the family's acceptances (none read when no policy is
+    /// required: nothing can be pending then).
+    pub async fn policy_state(
+        &self,
+        account: &AccountName,
+        family_id: &str,
+        catalog: Option<Option<Item>>,
+    ) -> DomainResult<(Vec<PolicySummary>, Vec<Acceptance>)> {
+        let policies = self.policy_catalog(account, catalog).await?;
         if !policies.iter().any(|p| p.required) {
-            return Ok(Vec::new());
+            return Ok((policies, Vec::new()));
         }
         let accepted = self.acceptances(account, family_id).await?;
-        Ok(policies
-            .into_iter()
-            .filter(|p| p.required)
-            .filter(|p| {
-                !accepted
-                    .iter()
-                    .any(|a| a.policy_id == p.id && a.version == p.version)
-            })
-            .map(|p| PendingPolicy {
-                id: p.id,
-                title: p.title,
-                version: p.version,
-            })
-            .collect())
+        Ok((policies, accepted))
+    }
+
+    /// What a family that has accepted nothing yet (a new one) must accept: every required
+    /// policy (from the catalog as read, see [`Portal::policy_catalog`]).
+    pub async fn required_policies(
+        &self,
+        account: &AccountName,
+        catalog: Option<Option<Item>>,
+    ) -> DomainResult<Vec<PendingPolicy>> {
+        Ok(still_pending(
+            &self.policy_catalog(account, catalog).await?,
+            &[],
+        ))
+    }
+
+    /// The write that records `summary` in the account's policy catalog, from the catalog as
+    /// read (`read`: `None` when it was not read; then it is read now). An account without a
+    /// catalog gets one built from its policies, so none is left out.
+    async fn catalog_write(
+        &self,
+        account: &AccountName,
+        read: Option<Option<Item>>,
+        summary: PolicySummary,
+    ) -> DomainResult<Write> {
+        let key = keys::policy_catalog(account);
+        let current = match read {
+            Some(read) => read,
+            None => self.store.get(&key).await?,
+        };
+        let (mut catalog, version, condition) = match current {
+            Some(item) => (
+                item.record::<PolicyCatalog>()?,
+                item.version + 1,
+                Condition::VersionIs(item.version),
+            ),
+            None => (
+                PolicyCatalog {
+                    policies: self
+                        .policies(account)
+                        .await?
+                        .iter()
+                        .map(PolicySummary::from)
+                        .collect(),
+                },
+                1,
+                Condition::Absent,
+            ),
+        };
+        catalog.record(summary);
+        Ok(Write::Put(
+            Item::from_record(key, &catalog)?.with_version(version),
+            condition,
+        ))
     }
 
     /// `POST office/policies`.
@@ -186,15 +286,18 @@ impl Portal {
             Some(&policy.id),
             json!({"version": 1, "required": policy.required}),
         )?;
-        self.store
-            .transact(vec![
+        self.commit_with_catalog(
+            actor,
+            vec![
                 Write::Put(
                     Item::from_record(keys::policy(account, &policy.id), &policy)?,
                     Condition::Absent,
                 ),
                 audit,
-            ])
-            .await?;
+            ],
+            PolicySummary::from(&policy),
+        )
+        .await?;
         Ok(policy)
     }
 
@@ -206,9 +309,10 @@ impl Portal {
         input: PolicyInput,
     ) -> DomainResult<PolicyRecord> {
         let account = &actor.auth.account;
-        let item = self
-            .store
-            .get(&keys::policy(account, policy_id))
+        let item = actor
+            .auth
+            .read_along
+            .read(self.store.as_ref(), &keys::policy(account, policy_id))
             .await?
             .ok_or(DomainError::NotFound)?;
         let parsed = parse_policy(input)?;
@@ -225,20 +329,57 @@ impl Portal {
             json!({"version": policy.version, "required": policy.required}),
         )?;
         let updated = Item::from_record(item.key.clone(), &policy)?.with_version(item.version + 1);
-        self.store
-            .transact(vec![
+        self.commit_with_catalog(
+            actor,
+            vec![
                 Write::Put(updated, Condition::VersionIs(item.version)),
                 audit,
-            ])
-            .await?;
+            ],
+            PolicySummary::from(&policy),
+        )
+        .await?;
         Ok(policy)
     }
 
     /// `GET portal/policies` for the active family.
+    /// Commits a policy change with its catalog entry (and the caller's idle deadline) in one
+    /// transaction; a concurrent change of another policy moves the catalog on: read it again.
+    async fn commit_with_catalog(
+        &self,
+        actor: &StaffActor,
+        writes: Vec<Write>,
+        summary: PolicySummary,
+    ) -> DomainResult<()> {
+        let account = &actor.auth.account;
+        let key = keys::policy_catalog(account);
+        let first = std::sync::atomic::AtomicBool::new(true);
+        crate::retry::optimistic(|| async {
+            let read = if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                actor.auth.read_along.find(&key)
+            } else {
+                None
+            };
+            let mut all = writes.clone();
+            let at = all.len();
+            all.push(self.catalog_write(account, read, summary.clone()).await?);
+            match self.transact_as(&actor.auth, all).await {
+                Ok(()) => Ok(Some(())),
+                Err(StoreError::TransactionConflict(Some(i))) if i == at => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
     pub async fn policy_statuses(&self, ctx: &FamilyContext) -> DomainResult<Vec<PolicyStatus>> {
         let account = &ctx.actor.auth.account;
-        let policies = self.policies(account).await?;
-        let accepted = self.acceptances(account, &ctx.family.id).await?;
+        // The gate read the catalog and, when something is required, the acceptances.
+        let policies = ctx.policies.clone();
+        let accepted = if policies.iter().any(|p| p.required) {
+            ctx.accepted.clone()
+        } else {
+            self.acceptances(account, &ctx.family.id).await?
+        };
         Ok(policies
             .into_iter()
             .map(|p| {
@@ -267,9 +408,9 @@ impl Portal {
     ) -> DomainResult<AcceptOutcome> {
         let account = ctx.actor.auth.account.clone();
         let family_id = ctx.family.id.clone();
-        let policies = self.policies(&account).await?;
+        let policies = &ctx.policies;
         let mut errors = FieldErrors::new();
-        let mut chosen: Vec<&PolicyRecord> = Vec::new();
+        let mut chosen: Vec<&PolicySummary> = Vec::new();
         for (i, a) in accepted.iter().enumerate() {
             let Some(id) = a.id.as_deref() else {
                 errors.push(FieldError::required(format!("policies[{i}].id")));
@@ -327,11 +468,26 @@ impl Portal {
                     json!({"policy_id": p.id, "version": p.version, "channel": channel}),
                 )?);
             }
-            self.store.transact(writes).await?;
+            self.transact_as(&ctx.actor.auth, writes).await?;
         }
-        let pending = self.pending_policies(&account, &family_id).await?;
-        if pending.is_empty() {
-            self.finalize_setup(&account, &family_id).await?;
+        // What the gate found pending, less what was accepted now.
+        let pending: Vec<PendingPolicy> = ctx
+            .pending
+            .iter()
+            .filter(|p| {
+                !chosen
+                    .iter()
+                    .any(|c| c.id == p.id && c.version == p.version)
+            })
+            .cloned()
+            .collect();
+        if pending.is_empty() && !ctx.family.setup_finalized {
+            self.finalize_setup(
+                &account,
+                &family_id,
+                Some((ctx.family.clone(), ctx.family_version)),
+            )
+            .await?;
         }
         Ok(AcceptOutcome {
             setup_complete: pending.is_empty(),
@@ -339,9 +495,21 @@ impl Portal {
         })
     }
 
-    async fn finalize_setup(&self, account: &AccountName, family_id: &str) -> DomainResult<()> {
+    /// Marks the family's setup as completed once (see `FamilyRecord::setup_finalized`);
+    /// `known`: the family record and version the caller read (no read on a first try).
+    async fn finalize_setup(
+        &self,
+        account: &AccountName,
+        family_id: &str,
+        known: Option<(FamilyRecord, u64)>,
+    ) -> DomainResult<()> {
+        let known = std::sync::Mutex::new(known);
         crate::retry::optimistic(|| async {
-            let (mut family, version) = self.family_record(account, family_id).await?;
+            let first = known.lock().ok().and_then(|mut k| k.take());
+            let (mut family, version) = match first {
+                Some(read) => read,
+                None => self.family_record(account, family_id).await?,
+            };
             if family.setup_finalized {
                 return Ok(Some(()));
             }
@@ -363,10 +531,10 @@ impl Portal {
         note: Option<String>,
     ) -> DomainResult<ManualAcceptance> {
         let account = &actor.auth.account;
-        self.family_record(account, family_id).await?;
-        let policy: PolicyRecord = self
-            .store
-            .get(&keys::policy(account, policy_id))
+        let along = &actor.auth.read_along;
+        let family = self.family_record_in(along, account, family_id).await?;
+        let policy: PolicyRecord = along
+            .read(self.store.as_ref(), &keys::policy(account, policy_id))
             .await?
             .ok_or(DomainError::NotFound)?
             .record()?;
@@ -398,8 +566,9 @@ impl Portal {
             Some(family_id),
             json!({"policy_id": policy.id, "version": policy.version, "staff_id": actor.record.id, "note": note}),
         )?;
-        self.store
-            .transact(vec![
+        self.transact_as(
+            &actor.auth,
+            vec![
                 Write::Put(
                     Item::from_record(
                         keys::policy_acceptance(account, family_id, &policy.id, policy.version),
@@ -408,10 +577,19 @@ impl Portal {
                     Condition::Always,
                 ),
                 audit,
-            ])
-            .await?;
-        if self.pending_policies(account, family_id).await?.is_empty() {
-            self.finalize_setup(account, family_id).await?;
+            ],
+        )
+        .await?;
+        if !family.0.setup_finalized {
+            let catalog = along.find(&keys::policy_catalog(account));
+            if self
+                .pending_policies_in(account, family_id, catalog)
+                .await?
+                .is_empty()
+            {
+                self.finalize_setup(account, family_id, Some(family))
+                    .await?;
+            }
         }
         Ok(ManualAcceptance {
             family_id: family_id.to_owned(),

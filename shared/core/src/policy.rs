@@ -15,6 +15,46 @@ pub struct PolicyRecord {
     pub version: u32,
 }
 
+/// A policy without its body: what a family's setup is decided by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicySummary {
+    pub id: String,
+    pub title: String,
+    pub required: bool,
+    pub version: u32,
+}
+
+impl From<&PolicyRecord> for PolicySummary {
+    fn from(p: &PolicyRecord) -> Self {
+        Self {
+            id: p.id.clone(),
+            title: p.title.clone(),
+            required: p.required,
+            version: p.version,
+        }
+    }
+}
+
+/// Every policy of an account as a summary, in the order they were created: one small item
+/// beside the policies, written in the same transaction as every policy change, so that a
+/// login, a sign-up or a family request learns what is required from the batch read it
+/// already makes instead of querying the policies. An account without it (made before it
+/// existed) is answered from the policies themselves until its next policy change writes it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PolicyCatalog {
+    pub policies: Vec<PolicySummary>,
+}
+
+impl PolicyCatalog {
+    /// Puts `summary` in place of the policy's older version, or last when it is new.
+    pub fn record(&mut self, summary: PolicySummary) {
+        match self.policies.iter_mut().find(|p| p.id == summary.id) {
+            Some(old) => *old = summary,
+            None => self.policies.push(summary),
+        }
+    }
+}
+
 /// A family's acceptance of one version of a policy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Acceptance {

@@ -21,14 +21,14 @@ use crate::contact::{Email, PhoneNumber};
 use crate::error::{DomainError, DomainResult, FieldError};
 use crate::guardians::GuardianRecord;
 use crate::keys;
-use crate::limits::{Allowance, MessageKind};
+use crate::limits::{Allowance, MessageKind, send_log_key};
 use crate::messaging::{Sms, compose_email};
 use crate::passwords::{Password, PasswordAttempt, Verified};
 use crate::portal::Portal;
 use crate::security::in_words;
-use crate::sessions::{SubjectKind, credential_epoch, subject_key};
+use crate::sessions::{Authenticated, SubjectKind, credential_epoch, subject_key};
 use crate::staff::{StaffActor, StaffRecord};
-use crate::store::{Bound, Condition, Item, Key, StoreError, Write};
+use crate::store::{Bound, Condition, Item, Key, StoreError, Write, take_item};
 use crate::tenants::TenantRecord;
 use crate::tokens::{new_token, token_hash};
 
@@ -217,12 +217,6 @@ impl Portal {
         ])
     }
 
-    async fn store_link(&self, writes: Vec<Write>) -> DomainResult<Issued> {
-        let keys = writes.iter().map(|w| w.key().clone()).collect();
-        self.store.transact(writes).await?;
-        Ok(Issued { keys })
-    }
-
     /// Undoes an issued link whose message was not delivered (the link and its audit entry:
     /// nothing was sent). Best effort.
     async fn withdraw_link(&self, issued: Issued) {
@@ -257,21 +251,6 @@ impl Portal {
         }
     }
 
-    /// Takes one SMS credit, never going below zero.
-    async fn take_credit(&self, account: &AccountName) -> DomainResult<()> {
-        match self
-            .store
-            .transact(vec![Self::credit_change(account, -1)])
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(StoreError::TransactionConflict(Some(0))) => {
-                Err(DomainError::InsufficientSmsCredits)
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
     // ------------------------------------------------------------------ forgot password
 
     /// `POST staff/password/forgot`: always `Ok` (the same `202`), whether or not the username
@@ -292,23 +271,31 @@ impl Portal {
         account: &AccountName,
         username: &str,
     ) -> DomainResult<()> {
-        let tenant = self.tenant(account).await?;
         let normalized = username.trim().to_lowercase();
         let lookup = if normalized.is_empty() || normalized.len() > 256 {
             "-".to_owned()
         } else {
             normalized
         };
-        // One read whether or not the user exists: the username guard is the login copy.
-        let staff: Option<StaffRecord> =
-            match self.store.get(&keys::username(account, &lookup)).await? {
-                Some(item) => Some(item.record()?),
-                None => None,
-            };
+        // One batch whether or not the user exists: the username guard is the login copy.
+        let tenant_key = keys::tenant_record(account);
+        let guard_key = keys::username(account, &lookup);
+        let mut found = self
+            .store
+            .get_many(&[tenant_key.clone(), guard_key.clone()])
+            .await?;
+        let tenant: TenantRecord = take_item(&mut found, &tenant_key)
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
+        let staff: Option<StaffRecord> = match take_item(&mut found, &guard_key) {
+            Some(item) => Some(item.record()?),
+            None => None,
+        };
         let recipient = staff
             .filter(|s| !s.is_owner && s.email.is_some())
             .map(|s| Recipient::staff(&s));
-        self.send_forgot_link(account, &tenant, recipient).await
+        self.send_forgot_link(account, &tenant, recipient, None)
+            .await
     }
 
     /// `POST portal/password/forgot`: always `Ok`, as for staff. Only guardians with a login
@@ -329,14 +316,29 @@ impl Portal {
         account: &AccountName,
         email: &str,
     ) -> DomainResult<()> {
-        let tenant = self.tenant(account).await?;
         let normalized = email.trim().to_lowercase();
         let lookup = if normalized.is_empty() || normalized.len() > 320 {
             "-".to_owned()
         } else {
             normalized
         };
-        let guardian_id = self.guardian_id_by_email(account, &lookup).await?;
+        // The send log is kept by the login email, so it joins the first batch.
+        let tenant_key = keys::tenant_record(account);
+        let guard_key = keys::login_email(account, &lookup);
+        let log_key = send_log_key(account, MessageKind::ResetLink, &lookup);
+        let mut found = self
+            .store
+            .get_many(&[tenant_key.clone(), guard_key.clone(), log_key.clone()])
+            .await?;
+        let tenant: TenantRecord = take_item(&mut found, &tenant_key)
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
+        let guardian_id = take_item(&mut found, &guard_key).and_then(|i| {
+            i.data
+                .get("guardian_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        });
         let guardian: Option<GuardianRecord> = match self
             .store
             .get(&keys::guardian(
@@ -351,7 +353,9 @@ impl Portal {
         let recipient = guardian
             .filter(GuardianRecord::can_log_in)
             .map(|g| Recipient::guardian(&g));
-        self.send_forgot_link(account, &tenant, recipient).await
+        let log = take_item(&mut found, &log_key);
+        self.send_forgot_link(account, &tenant, recipient, Some((log_key, log)))
+            .await
     }
 
     /// The common part of both forgot routes: the token and the message are made either way;
@@ -362,6 +366,7 @@ impl Portal {
         account: &AccountName,
         tenant: &TenantRecord,
         recipient: Option<Recipient>,
+        log_read: Option<(Key, Option<Item>)>,
     ) -> DomainResult<()> {
         let (token, hash) = new_token()?;
         let url = self.reset_url(account, &token);
@@ -372,33 +377,31 @@ impl Portal {
             .unwrap_or_else(|| "nobody@invalid.invalid".to_owned());
         let email = self.reset_email(&to, &tenant.business_name, &url);
         let Some(recipient) = recipient else {
-            // As many round trips as the sending-limit read of a real request.
-            self.store.get(&keys::reset_token(account, &hash)).await?;
+            if log_read.is_none() {
+                // As many round trips as the sending-limit read of a real request.
+                self.store.get(&keys::reset_token(account, &hash)).await?;
+            }
             return Ok(());
         };
         let address = limit_address(Channel::Email, recipient.email.as_ref(), None);
-        let allowance = match self
-            .take_allowance(account, MessageKind::ResetLink, &address)
-            .await
-        {
-            Ok(a) => a,
+        let key = send_log_key(account, MessageKind::ResetLink, &address);
+        let log = match log_read {
+            Some((read, log)) if read == key => log,
+            _ => self.store.get(&key).await?,
+        };
+        let issue = self.issue_link(
+            account,
+            &recipient,
+            Channel::Email,
+            Actor::system(),
+            None,
+            (&key, log),
+            &hash,
+        );
+        let (issued, allowance) = match issue.await {
+            Ok(done) => done,
             Err(DomainError::TooManyRequests { .. }) => return Ok(()),
             Err(e) => return Err(e),
-        };
-        let writes =
-            match self.link_writes(account, &recipient, &hash, Actor::system(), Channel::Email) {
-                Ok(w) => w,
-                Err(e) => {
-                    self.return_allowance(allowance).await;
-                    return Err(e);
-                }
-            };
-        let issued = match self.store_link(writes).await {
-            Ok(i) => i,
-            Err(e) => {
-                self.return_allowance(allowance).await;
-                return Err(e);
-            }
         };
         if let Err(e) = self.mailer.send_email(email).await {
             tracing::warn!(account = %account, error = %e, "forgot-password link not delivered");
@@ -406,6 +409,52 @@ impl Portal {
             self.withdraw_link(issued).await;
         }
         Ok(())
+    }
+
+    /// Issues a link in one transaction: the sending allowance (from the send log as read),
+    /// one SMS credit when the channel is SMS (never below zero), the link, its audit entry and
+    /// the caller's idle deadline. A concurrent send to the same address makes the allowance
+    /// write fail: the log is read again and the transaction retried.
+    #[allow(clippy::too_many_arguments)]
+    async fn issue_link(
+        &self,
+        account: &AccountName,
+        recipient: &Recipient,
+        channel: Channel,
+        actor: Actor,
+        auth: Option<&Authenticated>,
+        (log_key, log): (&Key, Option<Item>),
+        hash: &str,
+    ) -> DomainResult<(Issued, Allowance)> {
+        let first_read = std::sync::Mutex::new(Some(log));
+        let charged = channel == Channel::Sms;
+        crate::retry::optimistic(|| async {
+            let first = first_read.lock().ok().and_then(|mut l| l.take());
+            let log = match first {
+                Some(log) => log,
+                None => self.store.get(log_key).await?,
+            };
+            let (item, condition, allowance) = self.allowance_item(log_key, log.as_ref())?;
+            let mut writes = vec![Write::Put(item, condition)];
+            if charged {
+                writes.push(Self::credit_change(account, -1));
+            }
+            let link = self.link_writes(account, recipient, hash, actor.clone(), channel)?;
+            let issued = Issued {
+                keys: link.iter().map(|w| w.key().clone()).collect(),
+            };
+            writes.extend(link);
+            match self.transact_maybe_as(auth, writes).await {
+                Ok(()) => Ok(Some((issued, allowance))),
+                // Another send to this address got in first: read its log again.
+                Err(StoreError::TransactionConflict(Some(0))) => Ok(None),
+                Err(StoreError::TransactionConflict(Some(1))) if charged => {
+                    Err(DomainError::InsufficientSmsCredits)
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
     }
 
     // ------------------------------------------------------------------ office resets
@@ -419,11 +468,14 @@ impl Portal {
     ) -> DomainResult<()> {
         let channel = Channel::parse(channel)?;
         let account = &actor.auth.account;
-        let (target, _) = self.staff_record(account, staff_id).await?;
+        let (target, tenant, credits) = self
+            .office_reset_reads(actor, keys::staff(account, staff_id))
+            .await?;
+        let target: StaffRecord = target.ok_or(DomainError::NotFound)?.record()?;
         if target.is_owner && !actor.record.is_owner {
             return Err(DomainError::OwnerOnly);
         }
-        self.send_office_link(actor, Recipient::staff(&target), channel)
+        self.send_office_link(actor, Recipient::staff(&target), channel, &tenant, credits)
             .await
     }
 
@@ -436,12 +488,44 @@ impl Portal {
     ) -> DomainResult<()> {
         let channel = Channel::parse(channel)?;
         let account = &actor.auth.account;
-        let (guardian, _) = self.guardian_record(account, guardian_id).await?;
+        let (target, tenant, credits) = self
+            .office_reset_reads(actor, keys::guardian(account, guardian_id))
+            .await?;
+        let guardian: GuardianRecord = target.ok_or(DomainError::NotFound)?.record()?;
         if !guardian.can_log_in() {
             return Err(DomainError::NotFound);
         }
-        self.send_office_link(actor, Recipient::guardian(&guardian), channel)
-            .await
+        self.send_office_link(
+            actor,
+            Recipient::guardian(&guardian),
+            channel,
+            &tenant,
+            credits,
+        )
+        .await
+    }
+
+    /// What an office reset reads: the target's record, the tenant (SMS setting, business
+    /// name) and the SMS credits; read with the session (`read_along`), else in one batch.
+    async fn office_reset_reads(
+        &self,
+        actor: &StaffActor,
+        target_key: Key,
+    ) -> DomainResult<(Option<Item>, TenantRecord, i64)> {
+        let account = &actor.auth.account;
+        let tenant_key = keys::tenant_record(account);
+        let credits_key = keys::sms_credits(account);
+        let mut found = self
+            .read_all(
+                &actor.auth.read_along,
+                &[target_key.clone(), tenant_key.clone(), credits_key.clone()],
+            )
+            .await?;
+        let tenant: TenantRecord = take_item(&mut found, &tenant_key)
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
+        let credits = crate::tenants::credits_in(take_item(&mut found, &credits_key).as_ref());
+        Ok((take_item(&mut found, &target_key), tenant, credits))
     }
 
     /// Sends an office reset link. Refusals (nothing on file, SMS disabled, no credits, the
@@ -452,53 +536,34 @@ impl Portal {
         actor: &StaffActor,
         recipient: Recipient,
         channel: Channel,
+        tenant: &TenantRecord,
+        credits: i64,
     ) -> DomainResult<()> {
         let account = &actor.auth.account;
-        let tenant = self.tenant(account).await?;
         match channel {
             Channel::Email if recipient.email.is_none() => {
                 return Err(DomainError::NoEmailOnFile);
             }
             Channel::Sms if !tenant.sms_enabled => return Err(DomainError::SmsDisabled),
             Channel::Sms if recipient.phone.is_none() => return Err(DomainError::NoPhoneOnFile),
-            Channel::Sms if self.sms_credits(account).await? <= 0 => {
-                return Err(DomainError::InsufficientSmsCredits);
-            }
+            Channel::Sms if credits <= 0 => return Err(DomainError::InsufficientSmsCredits),
             _ => {}
         }
         let address = limit_address(channel, recipient.email.as_ref(), recipient.phone.as_ref());
-        let allowance = self
-            .take_allowance(account, MessageKind::ResetLink, &address)
+        let log_key = send_log_key(account, MessageKind::ResetLink, &address);
+        let log = self.store.get(&log_key).await?;
+        let (token, hash) = new_token()?;
+        let (issued, allowance) = self
+            .issue_link(
+                account,
+                &recipient,
+                channel,
+                actor.actor(),
+                Some(&actor.auth),
+                (&log_key, log),
+                &hash,
+            )
             .await?;
-        let charged = channel == Channel::Sms;
-        if charged && let Err(e) = self.take_credit(account).await {
-            self.return_allowance(allowance).await;
-            return Err(e);
-        }
-        let undo = |allowance: Allowance| async move {
-            if charged {
-                self.refund_credit(account).await;
-            }
-            self.return_allowance(allowance).await;
-        };
-        let (token, hash) = match new_token() {
-            Ok(t) => t,
-            Err(e) => {
-                undo(allowance).await;
-                return Err(e.into());
-            }
-        };
-        let issued = match self.link_writes(account, &recipient, &hash, actor.actor(), channel) {
-            Ok(writes) => self.store_link(writes).await,
-            Err(e) => Err(e),
-        };
-        let issued = match issued {
-            Ok(i) => i,
-            Err(e) => {
-                undo(allowance).await;
-                return Err(e);
-            }
-        };
         let url = self.reset_url(account, &token);
         let sent = match channel {
             Channel::Email => {
@@ -520,7 +585,10 @@ impl Portal {
         };
         if let Err(e) = sent {
             tracing::warn!(account = %account, channel = channel.as_str(), error = %e, "reset link not delivered");
-            undo(allowance).await;
+            if channel == Channel::Sms {
+                self.refund_credit(account).await;
+            }
+            self.return_allowance(allowance).await;
             self.withdraw_link(issued).await;
             return Err(DomainError::DeliveryFailed);
         }
@@ -532,16 +600,27 @@ impl Portal {
     /// Reads a link and its user's record: unknown, used or killed (its user's credential
     /// epoch has moved on) `invalid_token`; older than 30 minutes by the clock `token_expired`,
     /// whether or not the store has forgotten it yet.
-    async fn reset_link(&self, account: &AccountName, token: &str) -> DomainResult<LiveLink> {
+    async fn reset_link(
+        &self,
+        account: &AccountName,
+        token: &str,
+    ) -> DomainResult<(TenantRecord, LiveLink)> {
         let token = token.trim();
         if token.is_empty() || token.len() > MAX_TOKEN_LENGTH {
+            self.tenant(account).await?;
             return Err(DomainError::InvalidToken);
         }
-        let link = self
+        // The tenant and the link in one batch, then the user's record the link names.
+        let tenant_key = keys::tenant_record(account);
+        let link_key = keys::reset_token(account, &token_hash(token));
+        let mut found = self
             .store
-            .get(&keys::reset_token(account, &token_hash(token)))
-            .await?
-            .ok_or(DomainError::InvalidToken)?;
+            .get_many(&[tenant_key.clone(), link_key.clone()])
+            .await?;
+        let tenant: TenantRecord = take_item(&mut found, &tenant_key)
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
+        let link = take_item(&mut found, &link_key).ok_or(DomainError::InvalidToken)?;
         let record: ResetRecord = link.record()?;
         let subject = self
             .store
@@ -552,11 +631,14 @@ impl Portal {
         if record.valid_until <= self.clock.epoch() {
             return Err(DomainError::TokenExpired);
         }
-        Ok(LiveLink {
-            record,
-            link,
-            subject,
-        })
+        Ok((
+            tenant,
+            LiveLink {
+                record,
+                link,
+                subject,
+            },
+        ))
     }
 
     /// `GET password/reset/{token}`: checks a link without using it up.
@@ -565,8 +647,7 @@ impl Portal {
         account: &AccountName,
         token: &str,
     ) -> DomainResult<ResetLinkInfo> {
-        self.tenant(account).await?;
-        let live = self.reset_link(account, token).await?;
+        let (_, live) = self.reset_link(account, token).await?;
         Ok(ResetLinkInfo {
             kind: live.record.kind,
             expires_at: rfc3339_epoch(live.record.valid_until),
@@ -583,15 +664,15 @@ impl Portal {
         token: &str,
         new_password: SecretString,
     ) -> DomainResult<()> {
-        let tenant = self.tenant(account).await?;
-        let mut first_read = Some(self.reset_link(account, token).await?);
+        let (tenant, live) = self.reset_link(account, token).await?;
+        let mut first_read = Some(live);
         let password = Password::parse(new_password, "new_password")
             .map_err(|e| DomainError::Validation(vec![e]))?;
         let hash = self.hasher.hash(&password).await?;
         for _ in 0..COMPLETE_ATTEMPTS {
             let live = match first_read.take() {
                 Some(live) => live,
-                None => self.reset_link(account, token).await?,
+                None => self.reset_link(account, token).await?.1,
             };
             let kind = live.record.kind;
             let id = live.record.subject_id.clone();
@@ -660,7 +741,16 @@ impl Portal {
         new_password: SecretString,
     ) -> DomainResult<()> {
         let account = &actor.auth.account;
-        let (target, _) = self.staff_record(account, staff_id).await?;
+        let tenant_key = keys::tenant_record(account);
+        let target_key = keys::staff(account, staff_id);
+        let mut found = self
+            .read_all(
+                &actor.auth.read_along,
+                &[tenant_key.clone(), target_key.clone()],
+            )
+            .await?;
+        let target_item = take_item(&mut found, &target_key).ok_or(DomainError::NotFound)?;
+        let target: StaffRecord = target_item.record()?;
         if target.is_owner && !actor.record.is_owner {
             return Err(DomainError::OwnerOnly);
         }
@@ -672,8 +762,17 @@ impl Portal {
         }
         let password = Password::parse(new_password, "new_password")
             .map_err(|e| DomainError::Validation(vec![e]))?;
-        self.replace_staff_password(account, staff_id, &password, actor.actor(), "staff")
-            .await
+        let tenant: TenantRecord = take_item(&mut found, &tenant_key)
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
+        self.replace_staff_password(
+            actor,
+            (target, target_item.version),
+            &tenant,
+            &password,
+            ("staff", None),
+        )
+        .await
     }
 
     /// `PUT staff/me/password`: the current password must be right (`403 invalid_credentials`
@@ -684,16 +783,25 @@ impl Portal {
         current_password: SecretString,
         new_password: SecretString,
     ) -> DomainResult<()> {
-        // The login's own lockout counter: guesses here count like failed logins.
-        let lock = self
-            .lock_read(
-                &actor.auth.account,
-                crate::lockout::LoginKind::Staff,
-                &actor.record.username.normalized(),
-            )
+        let account = &actor.auth.account;
+        // The login's own lockout counter: guesses here count like failed logins. Read with
+        // the tenant (for the notice) in one batch.
+        let lock_key = self.lock_key(
+            account,
+            crate::lockout::LoginKind::Staff,
+            &actor.record.username.normalized(),
+        );
+        let tenant_key = keys::tenant_record(account);
+        let mut found = self
+            .store
+            .get_many(&[lock_key.clone(), tenant_key.clone()])
             .await?;
-        let verified = self
-            .check_credentials(
+        let lock = crate::lockout::LockRead {
+            item: take_item(&mut found, &lock_key),
+            key: lock_key,
+        };
+        let (verified, success) = self
+            .check_credentials_deferred(
                 lock,
                 &PasswordAttempt(current_password),
                 Some(&actor.record.password_hash),
@@ -702,44 +810,69 @@ impl Portal {
         if verified == Verified::No {
             return Err(DomainError::WrongCurrentPassword);
         }
-        let password = Password::parse(new_password, "new_password")
-            .map_err(|e| DomainError::Validation(vec![e]))?;
+        let password = match Password::parse(new_password, "new_password") {
+            Ok(p) => p,
+            Err(e) => {
+                self.transact_settling(Vec::new(), success, None).await?;
+                return Err(DomainError::Validation(vec![e]));
+            }
+        };
+        let tenant: TenantRecord = take_item(&mut found, &tenant_key)
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
         self.replace_staff_password(
-            &actor.auth.account,
-            &actor.record.id,
+            actor,
+            (actor.record.clone(), actor.auth.subject.version),
+            &tenant,
             &password,
-            actor.actor(),
-            "self",
+            ("self", success),
         )
         .await
     }
 
+    /// Sets a staff member's password in one transaction (record and login copy with the
+    /// bumped credential epoch, audit, the caller's idle deadline, and the settlement of a
+    /// checked current password), from the record as read; a concurrent change of the record
+    /// makes it read again.
     async fn replace_staff_password(
         &self,
-        account: &AccountName,
-        staff_id: &str,
+        actor: &StaffActor,
+        read: (StaffRecord, u64),
+        tenant: &TenantRecord,
         password: &Password,
-        actor: Actor,
-        by: &str,
+        (by, success): (&str, Option<crate::lockout::SuccessToSettle>),
     ) -> DomainResult<()> {
-        let tenant = self.tenant(account).await?;
+        let account = &actor.auth.account;
+        let staff_id = read.0.id.clone();
         let hash = self.hasher.hash(password).await?;
+        let first = std::sync::Mutex::new(Some((read, success)));
         let email = crate::retry::optimistic(|| async {
-            let (mut staff, version) = self.staff_record(account, staff_id).await?;
+            let (read, success) = match first.lock().ok().and_then(|mut f| f.take()) {
+                Some((read, success)) => (read, success),
+                None => (self.staff_record(account, &staff_id).await?, None),
+            };
+            let (mut staff, version) = read;
             staff.replace_password(hash.clone());
             let mut writes = self.staff_update(account, &staff, version)?;
             writes.push(self.audit_write(
                 account,
-                actor.clone(),
+                actor.actor(),
                 "password.changed",
-                Some(staff_id),
+                Some(&staff_id),
                 json!({"by": by}),
             )?);
-            let written = self.store.transact(writes).await;
-            Ok(crate::retry::won(written)?.then_some(staff.email))
+            match self
+                .transact_settling(writes, success, Some(&actor.auth))
+                .await
+            {
+                Ok(()) => Ok(Some(staff.email)),
+                // The record changed since it was read: read it again.
+                Err(DomainError::Store(StoreError::TransactionConflict(_))) => Ok(None),
+                Err(e) => Err(e),
+            }
         })
         .await?;
-        self.send_password_notice(account, &tenant, email.as_ref())
+        self.send_password_notice(account, tenant, email.as_ref())
             .await;
         Ok(())
     }

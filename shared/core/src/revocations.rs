@@ -17,6 +17,7 @@ use crate::keys;
 use crate::messaging::compose_email;
 use crate::notices::QueuedNotice;
 use crate::portal::Portal;
+use crate::sessions::Authenticated;
 use crate::store::{Condition, Item, StoreError, Write};
 
 /// Writes of one clean-up transaction at most (well inside the store's limit).
@@ -112,8 +113,11 @@ impl Portal {
         family_id: &str,
         secondary_id: &str,
         actor: Actor,
+        auth: &Authenticated,
     ) -> DomainResult<()> {
-        let (family, _) = self.family_record(account, family_id).await?;
+        let (family, _) = self
+            .family_record_in(&auth.read_along, account, family_id)
+            .await?;
         let member: Membership = self
             .store
             .get(&keys::family_member(account, family_id, secondary_id))
@@ -138,7 +142,7 @@ impl Portal {
                 &tenant.business_name,
             )
             .await?;
-        match self.store.transact(writes).await {
+        match self.transact_as(auth, writes).await {
             Ok(()) => {}
             Err(StoreError::TransactionConflict(_)) => return Err(DomainError::NotFound),
             Err(e) => return Err(e.into()),
@@ -158,6 +162,7 @@ impl Portal {
             &ctx.family.id,
             secondary_id,
             Actor::guardian(&ctx.actor.guardian.id),
+            &ctx.actor.auth,
         )
         .await
     }
@@ -169,8 +174,14 @@ impl Portal {
         family_id: &str,
         secondary_id: &str,
     ) -> DomainResult<()> {
-        self.revoke(&actor.auth.account, family_id, secondary_id, actor.actor())
-            .await
+        self.revoke(
+            &actor.auth.account,
+            family_id,
+            secondary_id,
+            actor.actor(),
+            &actor.auth,
+        )
+        .await
     }
 
     /// `PUT office/families/{family_id}/primary-guardian`: the new primary is one of the
@@ -187,7 +198,9 @@ impl Portal {
             .guardian_id
             .filter(|g| !g.trim().is_empty())
             .ok_or_else(|| DomainError::Validation(vec![FieldError::required("guardian_id")]))?;
-        let (mut family, family_version) = self.family_record(account, family_id).await?;
+        let (mut family, family_version) = self
+            .family_record_in(&actor.auth.read_along, account, family_id)
+            .await?;
         let members = self.family_members(account, &family).await?;
         let not_member = || {
             DomainError::Validation(vec![FieldError::new(
@@ -246,7 +259,7 @@ impl Portal {
             )?,
         ];
         writes.extend(promoted.writes(account, Condition::Exists)?);
-        match self.store.transact(writes).await {
+        match self.transact_as(&actor.auth, writes).await {
             Ok(()) => {}
             Err(StoreError::TransactionConflict(Some(1))) => {
                 return Err(DomainError::Conflict(Conflict::EmailInUse));

@@ -9,6 +9,8 @@
 //! session and its subject's record together (one batch read) and refuses a session from an
 //! older epoch. Nothing has to find the user's sessions, so no count can make that fail.
 
+use std::sync::{Arc, Mutex};
+
 use serde::{Deserialize, Serialize};
 
 use crate::account::AccountName;
@@ -18,7 +20,7 @@ use crate::keys;
 use crate::portal::Portal;
 use crate::signer::Claims;
 pub use crate::signer::{SessionSubject, SubjectKind};
-use crate::store::{Condition, Item, Key, StoreError, Write};
+use crate::store::{Condition, Item, Key, StoreError, Write, take_item};
 use crate::tokens::new_id;
 
 /// A session as stored.
@@ -98,6 +100,47 @@ pub struct Authenticated {
     /// platform terms read in the same batch, so that the routes' own checks need no read.
     pub subject: Item,
     pub terms: Option<Item>,
+    /// For a guardian session naming an active family: the guardian's membership in it and
+    /// the family record, as read in the same batch (either may be absent), so that the family
+    /// routes' gate needs no read of its own.
+    pub active_family: Option<ActiveFamilyRead>,
+    /// Items the route asked to read along with the session (keys known from the path, see
+    /// [`Portal::authenticate_with`]): its flow finds them here instead of reading them.
+    pub read_along: crate::store::Batch,
+    /// The idle-deadline move this request owes (data-submitting requests on sessions with an
+    /// idle timeout), written inside the route's own transaction where it has one
+    /// ([`Portal::transact_as`]), else on its own when the request ends
+    /// ([`Portal::finish_activity`]): one round trip fewer for every write route.
+    pub activity: Activity,
+}
+
+/// See [`Authenticated::active_family`].
+#[derive(Debug, Clone)]
+pub struct ActiveFamilyRead {
+    pub membership: Option<Item>,
+    pub family: Option<Item>,
+    /// The account's policy catalog (what the family gate needs to tell what is pending).
+    pub catalog: Option<Item>,
+}
+
+/// A request's pending idle-deadline write, shared by every copy of its [`Authenticated`].
+#[derive(Debug, Clone, Default)]
+pub struct Activity(Arc<Mutex<Option<Write>>>);
+
+impl Activity {
+    fn owing(write: Write) -> Self {
+        Self(Arc::new(Mutex::new(Some(write))))
+    }
+
+    fn pending(&self) -> Option<Write> {
+        self.0.lock().ok().and_then(|w| w.clone())
+    }
+
+    fn done(&self) {
+        if let Ok(mut w) = self.0.lock() {
+            *w = None;
+        }
+    }
 }
 
 /// `GET session`.
@@ -162,6 +205,20 @@ impl Portal {
         bearer: &str,
         activity: bool,
     ) -> DomainResult<Authenticated> {
+        self.authenticate_with(account, bearer, activity, Vec::new())
+            .await
+    }
+
+    /// [`Portal::authenticate`], reading `also` in the same batch (the keys a route knows
+    /// from its path, see [`crate::read_along`]); they reach the route's flow as
+    /// [`Authenticated::read_along`], so that its own reads need no round trip.
+    pub async fn authenticate_with(
+        &self,
+        account: &AccountName,
+        bearer: &str,
+        activity: bool,
+        also: Vec<Key>,
+    ) -> DomainResult<Authenticated> {
         let claims = self
             .signer
             .check(bearer)
@@ -174,16 +231,40 @@ impl Portal {
         if claims.kind == SubjectKind::Staff {
             wanted.push(terms_key.clone());
         }
-        let mut found = self.store.get_many(&wanted).await?;
-        let mut take = |k: &Key| {
-            found
-                .iter()
-                .position(|i| &i.key == k)
-                .map(|p| found.swap_remove(p))
+        let family_keys = match (&claims.kind, &claims.fam) {
+            (SubjectKind::Guardian, Some(family_id)) => Some((
+                keys::family_member(account, family_id, &claims.sub),
+                keys::family(account, family_id),
+                keys::policy_catalog(account),
+            )),
+            _ => None,
         };
-        let item = take(&key).ok_or(DomainError::Unauthenticated)?;
-        let subject = take(&subject_key).ok_or(DomainError::Unauthenticated)?;
-        let terms = take(&terms_key);
+        if let Some((member, family, catalog)) = &family_keys {
+            wanted.push(member.clone());
+            wanted.push(family.clone());
+            wanted.push(catalog.clone());
+        }
+        // A key the batch already holds is read once (a batch may not name a key twice).
+        let also: Vec<Key> =
+            also.into_iter()
+                .filter(|k| !wanted.contains(k))
+                .fold(Vec::new(), |mut v, k| {
+                    if !v.contains(&k) {
+                        v.push(k);
+                    }
+                    v
+                });
+        wanted.extend(also.iter().cloned());
+        let mut found = self.store.get_many(&wanted).await?;
+        let item = take_item(&mut found, &key).ok_or(DomainError::Unauthenticated)?;
+        let subject = take_item(&mut found, &subject_key).ok_or(DomainError::Unauthenticated)?;
+        let terms = take_item(&mut found, &terms_key);
+        let active_family = family_keys.map(|(member, family, catalog)| ActiveFamilyRead {
+            membership: take_item(&mut found, &member),
+            family: take_item(&mut found, &family),
+            catalog: take_item(&mut found, &catalog),
+        });
+        let read_along = crate::store::Batch::from_parts(also, found);
         let mut record: SessionRecord = item.record()?;
         let now = self.clock.epoch();
         let live = record.kind == claims.kind
@@ -193,22 +274,16 @@ impl Portal {
         if !live {
             return Err(DomainError::Unauthenticated);
         }
+        let mut owed = Activity::default();
         if activity && !record.persistent {
             let at = now + self.security.idle_timeout_seconds;
             record.idle_expires_at = Some(at);
             let updated = Item::from_record(key, &record)?
                 .with_version(item.version + 1)
                 .expiring_at(at);
-            // Conditional on the version read: a logout in between wins, and two concurrent
-            // requests both succeed (one moves the deadline, the other already has).
-            match self
-                .store
-                .put(updated, Condition::VersionIs(item.version))
-                .await
-            {
-                Ok(()) | Err(StoreError::ConditionFailed) => {}
-                Err(e) => return Err(e.into()),
-            }
+            // Conditional on the session still existing: a logout in between wins (the write
+            // is then dropped), and two concurrent requests both succeed.
+            owed = Activity::owing(Write::Put(updated, Condition::Exists));
         }
         Ok(Authenticated {
             account: account.clone(),
@@ -220,7 +295,79 @@ impl Portal {
             idle_expires_at: record.idle_expires_at,
             subject,
             terms,
+            active_family,
+            read_along,
+            activity: owed,
         })
+    }
+
+    /// Commits a route's writes together with the caller's pending idle-deadline move (one
+    /// transaction). The route's writes keep their indexes (the move goes last); when only the
+    /// move failed (the session ended meanwhile) the route's writes are committed without it,
+    /// as a separate write would have been dropped.
+    pub async fn transact_as(
+        &self,
+        auth: &Authenticated,
+        mut writes: Vec<Write>,
+    ) -> Result<(), StoreError> {
+        let Some(touch) = auth.activity.pending() else {
+            return self.store.transact(writes).await;
+        };
+        if writes.len() >= crate::store::MAX_TRANSACTION_WRITES {
+            return self.store.transact(writes).await;
+        }
+        let at = writes.len();
+        writes.push(touch);
+        match self.store.transact(writes.clone()).await {
+            Ok(()) => {
+                auth.activity.done();
+                Ok(())
+            }
+            Err(StoreError::TransactionConflict(Some(i))) if i == at => {
+                auth.activity.done();
+                writes.pop();
+                self.store.transact(writes).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The items under `keys`: from the items read along with the session when it read them
+    /// all, else in one batch now.
+    pub async fn read_all(
+        &self,
+        along: &crate::store::Batch,
+        keys: &[Key],
+    ) -> Result<Vec<Item>, StoreError> {
+        match along.find_all(keys) {
+            Some(items) => Ok(items),
+            None => self.store.get_many(keys).await,
+        }
+    }
+
+    /// [`Portal::transact_as`] for a caller that may have no session (operator tools).
+    pub async fn transact_maybe_as(
+        &self,
+        auth: Option<&Authenticated>,
+        writes: Vec<Write>,
+    ) -> Result<(), StoreError> {
+        match auth {
+            Some(auth) => self.transact_as(auth, writes).await,
+            None => self.store.transact(writes).await,
+        }
+    }
+
+    /// Writes a request's idle-deadline move if its route did not carry it (a read, a refusal,
+    /// a route without a transaction). A session ended meanwhile stays ended.
+    pub async fn finish_activity(&self, activity: &Activity) -> DomainResult<()> {
+        let Some(Write::Put(item, condition)) = activity.pending() else {
+            return Ok(());
+        };
+        activity.done();
+        match self.store.put(item, condition).await {
+            Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A new token for the same session, naming another active family.
@@ -250,6 +397,8 @@ impl Portal {
 
     /// Ends the caller's session at once.
     pub async fn logout(&self, auth: &Authenticated) -> DomainResult<()> {
+        // No idle deadline to move on a session that ends now.
+        auth.activity.done();
         self.store
             .delete(
                 &keys::session(&auth.account, &auth.session_id),

@@ -22,7 +22,7 @@ use crate::policies::PendingPolicy;
 use crate::portal::Portal;
 use crate::security::in_words;
 use crate::sessions::SessionView;
-use crate::store::{Condition, Item, StoreError, Write};
+use crate::store::{Batch, Condition, Item, Key, StoreError, Write};
 use crate::tenants::TenantRecord;
 use crate::tokens::{new_id, new_token, random_below, token_hash};
 
@@ -356,16 +356,50 @@ impl SignupForm {
     }
 }
 
+/// A tenant that takes online sign-ups, or `signup_disabled`.
+fn open_for_signup(
+    tenant: crate::tenants::TenantRecord,
+) -> DomainResult<crate::tenants::TenantRecord> {
+    if tenant.customer_signup_enabled {
+        Ok(tenant)
+    } else {
+        Err(DomainError::SignupDisabled)
+    }
+}
+
+/// Every key a sign-up may read that the request names: the tenant, its policy catalog, the
+/// email-verification
+/// proof, and, by the email, the primary-email guard, the login guard and the login's lock.
+/// Read in one batch before anything else.
+fn signup_keys(account: &AccountName, input: &SignupInput) -> Vec<Key> {
+    let mut keys = vec![keys::tenant_record(account), keys::policy_catalog(account)];
+    if let Some(token) = input
+        .email_verification_token
+        .as_deref()
+        .filter(|t| crate::tokens::is_opaque(t, crate::tokens::MAX_TOKEN_LENGTH))
+    {
+        keys.push(keys::email_verification(account, &token_hash(token)));
+    }
+    let email = input.email.as_ref().and_then(|e| e.address.as_deref());
+    if let Some(email) = email.and_then(|e| Email::parse(e, "email").ok()) {
+        let normalized = email.normalized();
+        keys.push(keys::primary_email(account, &normalized));
+        keys.push(keys::login_email(account, &normalized));
+        keys.push(crate::lockout::lock_key(
+            account,
+            crate::lockout::LoginKind::Guardian,
+            &normalized,
+        ));
+    }
+    keys
+}
+
 impl Portal {
     async fn open_tenant_for_signup(
         &self,
         account: &AccountName,
     ) -> DomainResult<crate::tenants::TenantRecord> {
-        let tenant = self.tenant(account).await?;
-        if !tenant.customer_signup_enabled {
-            return Err(DomainError::SignupDisabled);
-        }
-        Ok(tenant)
+        open_for_signup(self.tenant(account).await?)
     }
 
     async fn is_primary_email(
@@ -514,7 +548,13 @@ impl Portal {
         account: &AccountName,
         input: SignupInput,
     ) -> DomainResult<SignupOutcome> {
-        let tenant = self.open_tenant_for_signup(account).await?;
+        let mut batch = Batch::fetch(self.store.as_ref(), signup_keys(account, &input)).await?;
+        let tenant = batch
+            .get(self.store.as_ref(), &keys::tenant_record(account))
+            .await?
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
+        let tenant = open_for_signup(tenant)?;
         let SignupForm {
             email_verification_token,
             client,
@@ -541,9 +581,8 @@ impl Portal {
                 .filter(|t| crate::tokens::is_opaque(t, crate::tokens::MAX_TOKEN_LENGTH))
                 .ok_or(DomainError::EmailNotVerified)?;
             let key = keys::email_verification(account, &token_hash(token));
-            let proof = self
-                .store
-                .get(&key)
+            let proof = batch
+                .get(self.store.as_ref(), &key)
                 .await?
                 .ok_or(DomainError::EmailNotVerified)?;
             let record: VerificationRecord = proof.record()?;
@@ -552,24 +591,47 @@ impl Portal {
             }
             writes.push(Write::Delete(key, Condition::VersionIs(proof.version)));
         }
-        if self.is_primary_email(account, &normalized).await? {
+        let primary_guard = keys::primary_email(account, &normalized);
+        if batch
+            .get(self.store.as_ref(), &primary_guard)
+            .await?
+            .is_some()
+        {
             return Err(DomainError::Conflict(Conflict::EmailInUse));
         }
 
         // An existing login (e.g. a secondary guardian elsewhere in this account) becomes the
         // primary of the new family only with its current password.
         let now = self.clock.epoch();
-        let existing = self.guardian_id_by_email(account, &normalized).await?;
-        let guardian = match &existing {
+        let existing = batch
+            .get(
+                self.store.as_ref(),
+                &keys::login_email(account, &normalized),
+            )
+            .await?
+            .and_then(|i| {
+                i.data
+                    .get("guardian_id")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            });
+        let mut success = None;
+        let catalog = batch.take(&keys::policy_catalog(account));
+        // The required policies the new family has to accept (all of them: it accepted
+        // nothing yet); with none, its setup is complete from now on.
+        let (guardian, pending) = match &existing {
             Some(id) => {
                 let (g, _) = self.guardian_record(account, id).await?;
                 // The login's own lockout counter: a wrong password here counts as a failed
                 // login, and a locked login cannot sign up (`429`).
-                let lock = self
-                    .lock_read(account, crate::lockout::LoginKind::Guardian, &normalized)
-                    .await?;
-                let verified = self
-                    .check_credentials(
+                let lock_key =
+                    self.lock_key(account, crate::lockout::LoginKind::Guardian, &normalized);
+                let lock = crate::lockout::LockRead {
+                    item: batch.get(self.store.as_ref(), &lock_key).await?,
+                    key: lock_key,
+                };
+                let (verified, settle) = self
+                    .check_credentials_deferred(
                         lock,
                         &PasswordAttempt(raw_password),
                         g.password_hash.as_ref(),
@@ -578,28 +640,34 @@ impl Portal {
                 if verified == Verified::No {
                     return Err(DomainError::Conflict(Conflict::EmailInUse));
                 }
-                g
+                success = settle;
+                (g, self.required_policies(account, catalog).await?)
             }
-            None => GuardianRecord {
-                id: new_id()?,
-                first_name: first_name.clone(),
-                last_name: last_name.clone(),
-                relationship: Some(relationship),
-                email: email.clone(),
-                email_type: Some(email_type),
-                email_opt_in,
-                phones,
-                address: address.clone(),
-                password_hash: Some(self.hasher.hash(&password).await?),
-                age_confirmed: true,
-                created_at: now,
-                credential_epoch: 0,
-            },
+            None => {
+                // The policies are read while the password is hashed.
+                let (hash, pending) = tokio::join!(
+                    self.hasher.hash(&password),
+                    self.required_policies(account, catalog)
+                );
+                let guardian = GuardianRecord {
+                    id: new_id()?,
+                    first_name: first_name.clone(),
+                    last_name: last_name.clone(),
+                    relationship: Some(relationship),
+                    email: email.clone(),
+                    email_type: Some(email_type),
+                    email_opt_in,
+                    phones,
+                    address: address.clone(),
+                    password_hash: Some(hash?),
+                    age_confirmed: true,
+                    created_at: now,
+                    credential_epoch: 0,
+                };
+                (guardian, pending?)
+            }
         };
-        // The required policies the new family has to accept; with none, its setup is complete
-        // from now on.
         let family_id = new_id()?;
-        let pending = self.pending_policies(account, &family_id).await?;
         let family = FamilyRecord {
             id: family_id,
             name: format!("{} Family", last_name),
@@ -650,21 +718,27 @@ impl Portal {
             Some(&family.id),
             json!({"client": client, "existing_login": existing.is_some()}),
         )?);
-        match self.store.transact(writes).await {
+        match self.transact_settling(writes, success, None).await {
             Ok(()) => {}
-            Err(StoreError::TransactionConflict(Some(0))) => {
+            Err(DomainError::Store(StoreError::TransactionConflict(Some(0)))) => {
                 return Err(DomainError::Conflict(Conflict::EmailInUse));
             }
-            Err(StoreError::TransactionConflict(Some(1))) if tenant.email_validation_required => {
+            Err(DomainError::Store(StoreError::TransactionConflict(Some(1))))
+                if tenant.email_validation_required =>
+            {
                 return Err(DomainError::EmailNotVerified);
             }
-            Err(StoreError::TransactionConflict(_)) => {
+            Err(DomainError::Store(StoreError::TransactionConflict(_))) => {
                 // Another sign-up with this email won the race.
                 return Err(DomainError::Conflict(Conflict::EmailInUse));
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
-        let families = self.memberships(account, &guardian.id).await?;
+        // A new login has this one family; an existing one also its others.
+        let families = match existing {
+            None => vec![membership],
+            Some(_) => self.memberships(account, &guardian.id).await?,
+        };
         Ok(SignupOutcome {
             family_id: family.id.clone(),
             guardian_id: guardian.id.clone(),

@@ -15,7 +15,7 @@ use crate::passwords::{Password, PasswordAttempt, PasswordHashString, Verified};
 use crate::permissions::{Level, Permissions, Task};
 use crate::portal::Portal;
 use crate::sessions::{Authenticated, SessionView, SubjectKind};
-use crate::store::{Condition, Item, Write};
+use crate::store::{Batch, Condition, Item, Write};
 use crate::tenants::TenantRecord;
 use crate::tokens::new_id;
 
@@ -61,6 +61,11 @@ pub struct StaffRecord {
     pub phone: Option<PhoneNumber>,
     pub is_owner: bool,
     pub user_group_id: Option<String>,
+    /// The levels of `user_group_id`, copied when the group is assigned, so that a login and
+    /// every office request know the effective levels without reading the group (groups never
+    /// change once created). `None` on records written before the copy existed: read then.
+    #[serde(default)]
+    pub group_permissions: Option<Permissions>,
     #[serde(default)]
     pub advanced_permissions: Permissions,
     pub password_hash: PasswordHashString,
@@ -255,6 +260,7 @@ impl Portal {
             phone: new.phone,
             is_owner,
             user_group_id: if is_owner { None } else { new.user_group_id },
+            group_permissions: None,
             advanced_permissions: if is_owner {
                 Permissions::default()
             } else {
@@ -317,7 +323,22 @@ impl Portal {
         account: &AccountName,
         staff_id: &str,
     ) -> DomainResult<(StaffRecord, u64)> {
-        match self.store.get(&keys::staff(account, staff_id)).await? {
+        self.staff_record_in(&Batch::default(), account, staff_id)
+            .await
+    }
+
+    /// [`Portal::staff_record`], found among the items read along with the session when it
+    /// is one of them.
+    pub async fn staff_record_in(
+        &self,
+        along: &Batch,
+        account: &AccountName,
+        staff_id: &str,
+    ) -> DomainResult<(StaffRecord, u64)> {
+        match along
+            .read(self.store.as_ref(), &keys::staff(account, staff_id))
+            .await?
+        {
             Some(item) => Ok((item.record()?, item.version)),
             None => Err(DomainError::NotFound),
         }
@@ -332,9 +353,10 @@ impl Portal {
         if staff.is_owner {
             return Ok(Permissions::FULL);
         }
-        let group = match &staff.user_group_id {
-            Some(id) => self.user_group_permissions(account, id).await?,
-            None => Permissions::default(),
+        let group = match (&staff.user_group_id, staff.group_permissions) {
+            (None, _) => Permissions::default(),
+            (Some(_), Some(copied)) => copied,
+            (Some(id), None) => self.user_group_permissions(account, id).await?,
         };
         Ok(group.union(&staff.advanced_permissions))
     }
@@ -386,8 +408,8 @@ impl Portal {
         };
         let staff_id = staff.as_ref().map(|(s, _)| s.id.clone());
         let attempt = PasswordAttempt(password);
-        let verified = self
-            .check_credentials(
+        let (verified, success) = self
+            .check_credentials_deferred(
                 lock,
                 &attempt,
                 staff.as_ref().map(|(s, _)| &s.password_hash),
@@ -424,7 +446,7 @@ impl Portal {
             Some(&staff.id),
             json!({"persistent": stay_logged_in}),
         )?);
-        self.store.transact(writes).await?;
+        self.transact_settling(writes, success, None).await?;
         let permissions = self.effective_permissions(account, &staff).await?;
         Ok(StaffLogin {
             token: session.token.clone(),
@@ -474,12 +496,14 @@ impl Portal {
         version: &str,
         newsletter_opt_in: Option<bool>,
     ) -> DomainResult<()> {
-        let current = self.current_terms().await?;
+        // The terms and the staff record were read with the session.
+        let current = crate::tenants::terms_version(auth.terms.as_ref());
         if version.trim() != current {
             return Err(DomainError::Conflict(Conflict::TermsVersionMismatch));
         }
         let account = auth.account.clone();
-        let (mut staff, version_read) = self.staff_record(&account, &auth.subject_id).await?;
+        let (mut staff, version_read): (StaffRecord, u64) =
+            (auth.subject.record()?, auth.subject.version);
         staff.terms_accepted_version = Some(current.clone());
         if staff.email.is_some() {
             staff.newsletter_opt_in = Some(newsletter_opt_in.unwrap_or(false));
@@ -494,7 +518,7 @@ impl Portal {
         )?;
         let mut writes = self.staff_update(&account, &staff, version_read)?;
         writes.push(audit);
-        self.store.transact(writes).await?;
+        self.transact_as(&auth, writes).await?;
         Ok(())
     }
 }
@@ -515,11 +539,11 @@ impl Portal {
         actor: &StaffActor,
         group_id: Option<&str>,
         advanced: &Permissions,
-    ) -> DomainResult<()> {
+    ) -> DomainResult<Option<Permissions>> {
         let account = &actor.auth.account;
         let group = match group_id {
-            None => Permissions::default(),
-            Some(id) => {
+            None => None,
+            Some(id) => Some({
                 // An id no group could have is unknown without asking the store.
                 let item = if crate::tokens::is_opaque(id, crate::tokens::MAX_ID_LENGTH) {
                     self.store.get(&keys::user_group(account, id)).await?
@@ -536,10 +560,12 @@ impl Portal {
                         )]));
                     }
                 }
-            }
+            }),
         };
-        if group.within(&actor.permissions) && advanced.within(&actor.permissions) {
-            Ok(())
+        if group.unwrap_or_default().within(&actor.permissions)
+            && advanced.within(&actor.permissions)
+        {
+            Ok(group)
         } else {
             Err(DomainError::Forbidden)
         }
@@ -547,14 +573,16 @@ impl Portal {
 
     /// `POST office/staff`.
     pub async fn create_staff(&self, actor: &StaffActor, new: NewStaff) -> DomainResult<StaffView> {
-        self.check_grant(
-            actor,
-            new.user_group_id.as_deref(),
-            &new.advanced_permissions,
-        )
-        .await?;
+        let group = self
+            .check_grant(
+                actor,
+                new.user_group_id.as_deref(),
+                &new.advanced_permissions,
+            )
+            .await?;
         let account = &actor.auth.account;
-        let record = self.staff_record_for(new, false).await?;
+        let mut record = self.staff_record_for(new, false).await?;
+        record.group_permissions = group;
         let mut writes = self.staff_writes(account, &record)?;
         writes.push(self.audit_write(
             account,
@@ -567,7 +595,7 @@ impl Portal {
                 "advanced_permissions": record.advanced_permissions,
             }),
         )?);
-        match self.store.transact(writes).await {
+        match self.transact_as(&actor.auth, writes).await {
             Ok(()) => {}
             Err(crate::store::StoreError::TransactionConflict(Some(0))) => {
                 return Err(DomainError::Conflict(Conflict::UsernameTaken));
@@ -606,12 +634,11 @@ impl Portal {
         Ok(staff)
     }
 
-    pub async fn staff_view(
-        &self,
-        account: &AccountName,
-        staff_id: &str,
-    ) -> DomainResult<StaffView> {
-        let (record, _) = self.staff_record(account, staff_id).await?;
+    pub async fn staff_view(&self, actor: &StaffActor, staff_id: &str) -> DomainResult<StaffView> {
+        let account = &actor.auth.account;
+        let (record, _) = self
+            .staff_record_in(&actor.auth.read_along, account, staff_id)
+            .await?;
         let permissions = self.effective_permissions(account, &record).await?;
         Ok(StaffView::new(&record, permissions))
     }
@@ -625,7 +652,9 @@ impl Portal {
         change: PermissionsChange,
     ) -> DomainResult<StaffView> {
         let account = &actor.auth.account;
-        let (mut record, version) = self.staff_record(account, staff_id).await?;
+        let (mut record, version) = self
+            .staff_record_in(&actor.auth.read_along, account, staff_id)
+            .await?;
         if record.is_owner {
             return Err(DomainError::Forbidden);
         }
@@ -636,12 +665,13 @@ impl Portal {
         if let Some(advanced) = change.advanced_permissions {
             record.advanced_permissions = advanced;
         }
-        self.check_grant(
-            actor,
-            record.user_group_id.as_deref(),
-            &record.advanced_permissions,
-        )
-        .await?;
+        record.group_permissions = self
+            .check_grant(
+                actor,
+                record.user_group_id.as_deref(),
+                &record.advanced_permissions,
+            )
+            .await?;
         let audit = self.audit_write(
             account,
             actor.actor(),
@@ -654,7 +684,7 @@ impl Portal {
         )?;
         let mut writes = self.staff_update(account, &record, version)?;
         writes.push(audit);
-        self.store.transact(writes).await?;
+        self.transact_as(&actor.auth, writes).await?;
         let permissions = self.effective_permissions(account, &record).await?;
         Ok(StaffView::new(&record, permissions))
     }

@@ -116,6 +116,73 @@ pub fn expiry_bucket(expires_at: i64) -> i64 {
     expires_at - expires_at.rem_euclid(EXPIRY_BUCKET_SECONDS)
 }
 
+/// Takes the item stored under `key` out of the result of a [`Store::get_many`].
+pub fn take_item(found: &mut Vec<Item>, key: &Key) -> Option<Item> {
+    let at = found.iter().position(|i| &i.key == key)?;
+    Some(found.swap_remove(at))
+}
+
+/// The outcome of one [`Store::get_many`]: the keys asked and the items found, so that a later
+/// read of any of them is answered without a round trip (found or known absent).
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    asked: Vec<Key>,
+    found: Vec<Item>,
+}
+
+impl Batch {
+    /// Reads `keys` in one round trip.
+    pub async fn fetch(store: &dyn Store, keys: Vec<Key>) -> Result<Self, StoreError> {
+        let found = store.get_many(&keys).await?;
+        Ok(Self { asked: keys, found })
+    }
+
+    /// A batch of `asked` keys whose read found `found`.
+    pub fn from_parts(asked: Vec<Key>, found: Vec<Item>) -> Self {
+        Self { asked, found }
+    }
+
+    /// As [`Batch::take`], leaving the batch as it is.
+    pub fn find(&self, key: &Key) -> Option<Option<Item>> {
+        self.asked
+            .contains(key)
+            .then(|| self.found.iter().find(|i| &i.key == key).cloned())
+    }
+
+    /// As [`Batch::get`], leaving the batch as it is.
+    pub async fn read(&self, store: &dyn Store, key: &Key) -> Result<Option<Item>, StoreError> {
+        match self.find(key) {
+            Some(known) => Ok(known),
+            None => store.get(key).await,
+        }
+    }
+
+    /// The items of `keys` this batch holds, when it asked for every one of them.
+    pub fn find_all(&self, keys: &[Key]) -> Option<Vec<Item>> {
+        let mut items = Vec::new();
+        for key in keys {
+            items.extend(self.find(key)?);
+        }
+        Some(items)
+    }
+
+    /// The item under `key` when the batch asked for it (`Some(None)`: known absent), or
+    /// `None` when it did not.
+    pub fn take(&mut self, key: &Key) -> Option<Option<Item>> {
+        self.asked
+            .contains(key)
+            .then(|| take_item(&mut self.found, key))
+    }
+
+    /// The item under `key`: from the batch when it was asked, else read now.
+    pub async fn get(&mut self, store: &dyn Store, key: &Key) -> Result<Option<Item>, StoreError> {
+        match self.take(key) {
+            Some(known) => Ok(known),
+            None => store.get(key).await,
+        }
+    }
+}
+
 /// A condition on the item currently stored under a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Condition {

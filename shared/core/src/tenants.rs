@@ -11,7 +11,8 @@ use crate::contact::{Email, PhoneNumber, parse_text};
 use crate::error::{DomainError, DomainResult, FieldError, FieldErrors};
 use crate::keys;
 use crate::portal::Portal;
-use crate::store::{Bound, Condition, Item, StoreError, Write};
+use crate::sessions::Authenticated;
+use crate::store::{Batch, Bound, Condition, Item, StoreError, Write, take_item};
 
 /// The Terms & Conditions version in force when none was ever published.
 pub const INITIAL_TERMS_VERSION: &str = "2026-01";
@@ -239,6 +240,13 @@ fn parse_field_key(raw: Option<&str>, i: usize) -> Result<String, FieldError> {
     }
 }
 
+/// The SMS credits an account's credits item holds (none stored: zero).
+pub fn credits_in(item: Option<&Item>) -> i64 {
+    item.and_then(|i| i.data.get("credits"))
+        .and_then(|v| v.as_i64())
+        .unwrap_or(0)
+}
+
 impl Portal {
     /// The tenant, or `account_not_found`.
     pub async fn tenant(&self, account: &AccountName) -> DomainResult<TenantRecord> {
@@ -260,14 +268,9 @@ impl Portal {
     }
 
     pub async fn sms_credits(&self, account: &AccountName) -> DomainResult<i64> {
-        Ok(match self.store.get(&keys::sms_credits(account)).await? {
-            Some(item) => item
-                .data
-                .get("credits")
-                .and_then(|v| v.as_i64())
-                .unwrap_or(0),
-            None => 0,
-        })
+        Ok(credits_in(
+            self.store.get(&keys::sms_credits(account)).await?.as_ref(),
+        ))
     }
 
     /// Adds (or with a negative amount removes) SMS credits; never below zero.
@@ -296,21 +299,31 @@ impl Portal {
     }
 
     pub async fn settings(&self, account: &AccountName) -> DomainResult<Settings> {
+        self.settings_in(&Batch::default(), account).await
+    }
+
+    /// [`Portal::settings`] from the items read along with the session, where they are.
+    pub async fn settings_in(
+        &self,
+        along: &Batch,
+        account: &AccountName,
+    ) -> DomainResult<Settings> {
         let (tenant_key, credits_key) = (keys::tenant_record(account), keys::sms_credits(account));
-        let found = self
-            .store
-            .get_many(&[tenant_key.clone(), credits_key.clone()])
-            .await?;
-        let tenant: TenantRecord = found
-            .iter()
-            .find(|i| i.key == tenant_key)
-            .ok_or(DomainError::AccountNotFound)?
-            .record()?;
-        let credits = found
-            .iter()
-            .find(|i| i.key == credits_key)
-            .and_then(|i| i.data.get("credits").and_then(|v| v.as_i64()))
-            .unwrap_or(0);
+        let (tenant, credits) = match (along.find(&tenant_key), along.find(&credits_key)) {
+            (Some(tenant), Some(credits)) => (tenant, credits),
+            _ => {
+                let mut found = self
+                    .store
+                    .get_many(&[tenant_key.clone(), credits_key.clone()])
+                    .await?;
+                (
+                    take_item(&mut found, &tenant_key),
+                    take_item(&mut found, &credits_key),
+                )
+            }
+        };
+        let tenant: TenantRecord = tenant.ok_or(DomainError::AccountNotFound)?.record()?;
+        let credits = credits_in(credits.as_ref());
         Ok(settings_view(tenant, credits))
     }
 
@@ -320,13 +333,19 @@ impl Portal {
         account: &AccountName,
         actor: Actor,
         change: &SettingsChange,
+        auth: Option<&Authenticated>,
     ) -> DomainResult<Settings> {
+        // The first attempt starts from the tenant read with the session (where it was).
+        let first = std::sync::atomic::AtomicBool::new(true);
         let tenant = crate::retry::optimistic(|| async {
-            let item = self
-                .store
-                .get(&keys::tenant_record(account))
-                .await?
-                .ok_or(DomainError::AccountNotFound)?;
+            let key = keys::tenant_record(account);
+            let item = match auth {
+                Some(auth) if first.swap(false, std::sync::atomic::Ordering::Relaxed) => {
+                    auth.read_along.read(self.store.as_ref(), &key).await?
+                }
+                _ => self.store.get(&key).await?,
+            }
+            .ok_or(DomainError::AccountNotFound)?;
             let mut tenant: TenantRecord = item.record()?;
             change.apply(&mut tenant)?;
             let updated =
@@ -334,16 +353,23 @@ impl Portal {
             let audit =
                 self.audit_write(account, actor.clone(), "settings.updated", None, json!({}))?;
             let written = self
-                .store
-                .transact(vec![
-                    Write::Put(updated, Condition::VersionIs(item.version)),
-                    audit,
-                ])
+                .transact_maybe_as(
+                    auth,
+                    vec![
+                        Write::Put(updated, Condition::VersionIs(item.version)),
+                        audit,
+                    ],
+                )
                 .await;
             Ok(crate::retry::won(written)?.then_some(tenant))
         })
         .await?;
-        let credits = self.sms_credits(account).await?;
+        // The credits are not part of this change: as read with the session, where they were.
+        let credits_key = keys::sms_credits(account);
+        let credits = match auth.and_then(|a| a.read_along.find(&credits_key)) {
+            Some(read) => credits_in(read.as_ref()),
+            None => self.sms_credits(account).await?,
+        };
         Ok(settings_view(tenant, credits))
     }
 
@@ -355,7 +381,7 @@ impl Portal {
         sms_credits: Option<i64>,
     ) -> DomainResult<Settings> {
         let settings = self
-            .update_settings(account, Actor::system(), change)
+            .update_settings(account, Actor::system(), change, None)
             .await?;
         if let Some(target) = sms_credits {
             if target < 0 {

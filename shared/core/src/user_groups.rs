@@ -66,15 +66,17 @@ impl Portal {
             Some(&group.id),
             json!({"name": group.name, "permissions": group.permissions}),
         )?;
-        self.store
-            .transact(vec![
+        self.transact_as(
+            &actor.auth,
+            vec![
                 Write::Put(
                     Item::from_record(keys::user_group(account, &group.id), &group)?,
                     Condition::Absent,
                 ),
                 audit,
-            ])
-            .await?;
+            ],
+        )
+        .await?;
         Ok(group)
     }
 }

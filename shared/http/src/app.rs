@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use portal_core::account::AccountName;
 use portal_core::families::{FamilyContext, GuardianActor};
-use portal_core::sessions::Authenticated;
+use portal_core::sessions::{Activity, Authenticated};
 use portal_core::staff::StaffActor;
 use portal_core::{DomainError, Portal};
 
@@ -35,6 +35,19 @@ pub(crate) enum Caller {
     Staff(Box<StaffActor>),
     Guardian(Box<GuardianActor>),
     Family(Box<FamilyContext>),
+}
+
+impl Caller {
+    /// The request's pending idle-deadline move, if it has a session.
+    fn activity(&self) -> Option<Activity> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::Session(auth) => Some(auth.activity.clone()),
+            Caller::Staff(actor) => Some(actor.auth.activity.clone()),
+            Caller::Guardian(actor) => Some(actor.auth.activity.clone()),
+            Caller::Family(ctx) => Some(ctx.actor.auth.activity.clone()),
+        }
+    }
 }
 
 impl App {
@@ -116,7 +129,8 @@ impl App {
                 None,
             ));
         }
-        let caller = match self.guard(route.guard, &account, req).await {
+        let also = handlers::read_along(route.id, &account, params);
+        let caller = match self.guard(route.guard, &account, req, also).await {
             Ok(caller) => caller,
             Err(DomainError::Unauthenticated) => {
                 // An account that does not exist is named as such, not as a token problem.
@@ -125,7 +139,16 @@ impl App {
             }
             Err(e) => return Err(e),
         };
-        self.dispatch(route, &account, params, req, caller).await
+        let activity = caller.activity();
+        let outcome = self.dispatch(route, &account, params, req, caller).await;
+        if let Some(activity) = activity {
+            // Activity counts whatever the route answered; most write routes already carried
+            // it in their own transaction, and then this writes nothing.
+            if let Err(e) = self.portal.finish_activity(&activity).await {
+                tracing::warn!(route = route.path, error = %e, "idle deadline not moved");
+            }
+        }
+        outcome
     }
 
     async fn guard(
@@ -133,13 +156,17 @@ impl App {
         guard: Guard,
         account: &AccountName,
         req: &Request<Bytes>,
+        also: Vec<portal_core::store::Key>,
     ) -> Result<Caller, DomainError> {
         if guard == Guard::Public {
             return Ok(Caller::Anonymous);
         }
         let token = bearer(req).ok_or(DomainError::Unauthenticated)?;
         let activity = req.method() != Method::GET && req.method() != Method::HEAD;
-        let auth = self.portal.authenticate(account, token, activity).await?;
+        let auth = self
+            .portal
+            .authenticate_with(account, token, activity, also)
+            .await?;
         match guard {
             Guard::Public | Guard::Session => Ok(Caller::Session(Box::new(auth))),
             Guard::Staff => Ok(Caller::Staff(Box::new(

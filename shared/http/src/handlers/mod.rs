@@ -89,6 +89,36 @@ pub(crate) fn param<'a>(params: &'a Params, name: &str) -> Result<&'a str, Domai
     }
 }
 
+/// What a route reads together with its caller's session (see `portal_core::read_along`):
+/// the items its path names, so its flow starts with them in hand.
+pub(crate) fn read_along(
+    id: RouteId,
+    account: &AccountName,
+    params: &Params,
+) -> Vec<portal_core::store::Key> {
+    use portal_core::read_along as along;
+    let named = |name: &str| params.get(name).unwrap_or_default();
+    match id {
+        RouteId::GetSettings | RouteId::PatchSettings => along::settings(account),
+        RouteId::GetStaff | RouteId::PutStaffPermissions => {
+            along::staff_member(account, named("staff_id"))
+        }
+        RouteId::SetStaffPassword | RouteId::SendStaffReset => {
+            along::staff_password(account, named("staff_id"))
+        }
+        RouteId::SendGuardianReset => along::guardian_password(account, named("guardian_id")),
+        RouteId::CreatePolicy => along::policy_change(account, None),
+        RouteId::UpdatePolicy => along::policy_change(account, Some(named("policy_id"))),
+        RouteId::ManualAcceptPolicy => {
+            along::family_policy(account, named("family_id"), named("policy_id"))
+        }
+        RouteId::GetOfficeFamily | RouteId::StaffRevokes | RouteId::ChangePrimary => {
+            along::family(account, named("family_id"))
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// A token from a body, checked at the edge like a path token. A missing or empty one is
 /// left to the flow (which answers `invalid_token` for it too, after naming an unknown
 /// account).

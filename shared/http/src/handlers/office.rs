@@ -31,8 +31,8 @@ pub(crate) async fn dispatch(call: Call<'_>, caller: Caller) -> Outcome {
             let new = NewStaff::parse(input, "")?;
             created(&p.create_staff(&actor, new).await?)
         }
-        (RouteId::GetStaff, Caller::Staff(_)) => {
-            ok(&p.staff_view(account, param(params, "staff_id")?).await?)
+        (RouteId::GetStaff, Caller::Staff(actor)) => {
+            ok(&p.staff_view(&actor, param(params, "staff_id")?).await?)
         }
         (RouteId::PutStaffPermissions, Caller::Staff(actor)) => {
             let change: PermissionsChange = json_body(req)?;
@@ -40,11 +40,15 @@ pub(crate) async fn dispatch(call: Call<'_>, caller: Caller) -> Outcome {
                 .change_permissions(&actor, param(params, "staff_id")?, change)
                 .await?)
         }
-        (RouteId::GetSettings, Caller::Staff(_)) => ok(&p.settings(account).await?),
+        (RouteId::GetSettings, Caller::Staff(actor)) => {
+            ok(&p.settings_in(&actor.auth.read_along, account).await?)
+        }
         (RouteId::PatchSettings, Caller::Staff(actor)) => {
             let input: SettingsInput = json_body(req)?;
             let change = SettingsChange::parse(&input)?;
-            ok(&p.update_settings(account, actor.actor(), &change).await?)
+            ok(&p
+                .update_settings(account, actor.actor(), &change, Some(&actor.auth))
+                .await?)
         }
         (RouteId::GetAudit, Caller::Staff(_)) => {
             let mut limit = None;
@@ -77,8 +81,8 @@ pub(crate) async fn dispatch(call: Call<'_>, caller: Caller) -> Outcome {
                 .update_policy(&actor, param(params, "policy_id")?, input)
                 .await?)
         }
-        (RouteId::GetOfficeFamily, Caller::Staff(_)) => ok(&p
-            .office_family(account, param(params, "family_id")?)
+        (RouteId::GetOfficeFamily, Caller::Staff(actor)) => ok(&p
+            .office_family_in(&actor.auth.read_along, account, param(params, "family_id")?)
             .await?),
         (RouteId::ManualAcceptPolicy, Caller::Staff(actor)) => {
             let body: NoteBody = json_body(req)?;
