@@ -365,7 +365,7 @@ impl Portal {
             return Err(DomainError::AccessRevoked);
         }
         let (policies, accepted) = self.policy_state(&account, &family_id, catalog).await?;
-        let pending = crate::policies::still_pending(&policies, &accepted);
+        let pending = crate::policy::still_pending(&policies, &accepted);
         if membership.role == Role::Secondary {
             if !actor.guardian.age_confirmed {
                 return Err(DomainError::AgeConfirmationRequired);
@@ -433,7 +433,8 @@ impl Portal {
             .await
     }
 
-    /// [`Portal::office_family`] starting from the items read along with the session.
+    /// [`Portal::office_family`] starting from the items read along with the session (the
+    /// family and the policy catalog, where they are).
     pub async fn office_family_in(
         &self,
         along: &Batch,
@@ -446,38 +447,53 @@ impl Portal {
             .iter()
             .map(|m| keys::guardian(account, &m.guardian_id))
             .collect();
-        let guardians = self.store.get_many(&keys).await?;
+        let mut guardians = self.store.get_many(&keys).await?;
         let mut cards = Vec::new();
-        for m in &members {
-            if let Some(item) = guardians
-                .iter()
-                .find(|i| i.key == keys::guardian(account, &m.guardian_id))
+        for m in members {
+            if let Some(item) = take_item(&mut guardians, &keys::guardian(account, &m.guardian_id))
             {
-                let g: GuardianRecord = item.record()?;
-                let can_log_in = g.can_log_in();
-                cards.push(GuardianCard {
-                    guardian_id: g.id.clone(),
-                    first_name: g.first_name.clone(),
-                    last_name: g.last_name.clone(),
-                    email: Some(g.email.to_string()),
-                    phone: g.phones.first().map(|p| p.number.to_string()),
-                    primary: m.role == Role::Primary,
-                    can_log_in,
-                    access: match (can_log_in, m.role) {
-                        (false, _) => "none",
-                        (true, Role::Primary) => "full",
-                        (true, Role::Secondary) => "view",
-                    },
-                });
+                cards.push((m, item.record()?));
             }
         }
-        let pending = self.pending_policies(account, family_id).await?;
-        Ok(OfficeFamily {
-            family_id: family.id,
-            name: family.name,
-            guardians: cards,
-            setup_complete: pending.is_empty(),
-            pending_policies: pending,
+        let catalog = along.find(&keys::policy_catalog(account));
+        let pending = self
+            .pending_policies_in(account, family_id, catalog)
+            .await?;
+        Ok(office_family_view(family, &cards, pending))
+    }
+}
+
+/// The office's view of a family: one card per live member, with the guardian's record.
+pub fn office_family_view(
+    family: FamilyRecord,
+    members: &[(Membership, GuardianRecord)],
+    pending: Vec<PendingPolicy>,
+) -> OfficeFamily {
+    let cards = members
+        .iter()
+        .map(|(m, g)| {
+            let can_log_in = g.can_log_in();
+            GuardianCard {
+                guardian_id: g.id.clone(),
+                first_name: g.first_name.clone(),
+                last_name: g.last_name.clone(),
+                email: Some(g.email.to_string()),
+                phone: g.phones.first().map(|p| p.number.to_string()),
+                primary: m.role == Role::Primary,
+                can_log_in,
+                access: match (can_log_in, m.role) {
+                    (false, _) => "none",
+                    (true, Role::Primary) => "full",
+                    (true, Role::Secondary) => "view",
+                },
+            }
         })
+        .collect();
+    OfficeFamily {
+        family_id: family.id,
+        name: family.name,
+        guardians: cards,
+        setup_complete: pending.is_empty(),
+        pending_policies: pending,
     }
 }

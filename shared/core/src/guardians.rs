@@ -282,8 +282,14 @@ impl Portal {
             return Ok(());
         }
         let account = &actor.auth.account;
+        // The first try starts from the record read with the session.
+        let first = std::sync::Mutex::new(Some((actor.guardian.clone(), actor.guardian_version)));
         crate::retry::optimistic(|| async {
-            let (mut guardian, version) = self.guardian_record(account, &actor.guardian.id).await?;
+            let read = first.lock().ok().and_then(|mut f| f.take());
+            let (mut guardian, version) = match read {
+                Some(read) => read,
+                None => self.guardian_record(account, &actor.guardian.id).await?,
+            };
             guardian.age_confirmed = true;
             let item =
                 crate::store::Item::from_record(keys::guardian(account, &guardian.id), &guardian)?

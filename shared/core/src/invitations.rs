@@ -14,7 +14,7 @@ use crate::error::{Conflict, DomainError, DomainResult, FieldErrors};
 use crate::families::{FamilyContext, FamilyRecord, Membership, Role};
 use crate::guardians::{GuardianLogin, GuardianRecord};
 use crate::keys;
-use crate::limits::MessageKind;
+use crate::limits::{MessageKind, send_log_key};
 use crate::lockout::{LockRead, LoginKind};
 use crate::messaging::compose_email;
 use crate::passwords::{Password, PasswordAttempt, Verified};
@@ -197,7 +197,14 @@ impl Portal {
         token: &str,
     ) -> DomainResult<()> {
         let account = &ctx.actor.auth.account;
-        let tenant = self.tenant(account).await?;
+        let tenant: crate::tenants::TenantRecord = ctx
+            .actor
+            .auth
+            .read_along
+            .read(self.store.as_ref(), &keys::tenant_record(account))
+            .await?
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
         let link = format!("{}/a/{account}/invitation?token={token}", self.portal_url);
         let mail = compose_email(
             invitation.email.as_str(),
@@ -251,7 +258,21 @@ impl Portal {
         if !ctx.setup_complete() {
             return Err(DomainError::Conflict(Conflict::PoliciesPending));
         }
-        if let Some(existing) = self.guardian_id_by_email(&account, &normalized).await?
+        // The login guard and the send log in one batch (both keyed by the email).
+        let guard_key = keys::login_email(&account, &normalized);
+        let log_key = send_log_key(&account, MessageKind::Invitation, &normalized);
+        let mut batch = Batch::fetch(
+            self.store.as_ref(),
+            vec![guard_key.clone(), log_key.clone()],
+        )
+        .await?;
+        let existing = batch.take(&guard_key).flatten().and_then(|i| {
+            i.data
+                .get("guardian_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        });
+        if let Some(existing) = existing
             && self
                 .store
                 .get(&keys::family_member(&account, &ctx.family.id, &existing))
@@ -260,9 +281,6 @@ impl Portal {
         {
             return Err(DomainError::Conflict(Conflict::AlreadyMember));
         }
-        let allowance = self
-            .take_allowance(&account, MessageKind::Invitation, &normalized)
-            .await?;
         let now = self.clock.epoch();
         let (token, hash) = new_token()?;
         let invitation = InvitationRecord {
@@ -287,17 +305,32 @@ impl Portal {
             Some(&ctx.family.id),
             json!({"invitation_id": invitation.id, "email": normalized}),
         )?;
-        self.transact_as(
-            &ctx.actor.auth,
-            vec![
+        // The invitation, its link, the audit entry and the sending allowance in one
+        // transaction; a concurrent send to the same address moves the send log on: read it
+        // again.
+        let first_log = std::sync::Mutex::new(batch.take(&log_key));
+        let allowance = crate::retry::optimistic(|| async {
+            let log = match first_log.lock().ok().and_then(|mut l| l.take()) {
+                Some(read) => read,
+                None => self.store.get(&log_key).await?,
+            };
+            let (log_item, log_condition, allowance) =
+                self.allowance_item(&log_key, log.as_ref())?;
+            let writes = vec![
                 Write::Put(
                     self.invitation_item(&account, &invitation, 1)?,
                     Condition::Absent,
                 ),
                 Write::Put(self.token_item(&account, &invitation)?, Condition::Absent),
-                audit,
-            ],
-        )
+                audit.clone(),
+                Write::Put(log_item, log_condition),
+            ];
+            match self.transact_as(&ctx.actor.auth, writes).await {
+                Ok(()) => Ok(Some(allowance)),
+                Err(StoreError::TransactionConflict(Some(3))) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
         .await?;
         if let Err(e) = self.send_invitation(ctx, &invitation, &token).await {
             // Not delivered: nothing stays behind and the allowance is given back.

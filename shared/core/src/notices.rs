@@ -114,18 +114,23 @@ impl Portal {
     /// for the job, which tries again after the backoff.
     pub async fn send_notices(&self, queued: Vec<QueuedNotice>) -> NoticeReport {
         let mut report = NoticeReport::default();
+        let mut delivered = Vec::new();
         for notice in queued {
             match self.mailer.send_email(notice.email).await {
                 Ok(()) => {
                     report.delivered += 1;
-                    if let Err(e) = self.store.delete(&notice.key, Condition::Always).await {
-                        tracing::warn!(error = %e, "a delivered notice stays queued and may be sent twice");
-                    }
+                    delivered.push(Write::Delete(notice.key, Condition::Always));
                 }
                 Err(e) => {
                     report.failed += 1;
                     tracing::error!(error = %e, notice = %notice.key.sk, "notice not delivered; queued for retry");
                 }
+            }
+        }
+        // The delivered ones leave the queue together (one request per 99).
+        for chunk in delivered.chunks(crate::store::MAX_TRANSACTION_WRITES) {
+            if let Err(e) = self.store.transact(chunk.to_vec()).await {
+                tracing::warn!(error = %e, "delivered notices stay queued and may be sent twice");
             }
         }
         report

@@ -16,7 +16,9 @@ use crate::staff::StaffActor;
 use crate::store::{Condition, Item, Query, StoreError, Write};
 use crate::tokens::new_id;
 
-pub use crate::policy::{Acceptance, PendingPolicy, PolicyCatalog, PolicyRecord, PolicySummary};
+pub use crate::policy::{
+    Acceptance, PendingPolicy, PolicyCatalog, PolicyRecord, PolicySummary, still_pending,
+};
 
 /// `GET portal/policies` entry.
 #[derive(Debug, Clone, Serialize)]
@@ -108,24 +110,6 @@ fn parse_policy(input: PolicyInput) -> DomainResult<ParsedPolicy> {
         }),
         _ => Err(DomainError::Internal("validation lost an error".into())),
     }
-}
-
-/// The required policies whose current version is not among `accepted`.
-pub fn still_pending(policies: &[PolicySummary], accepted: &[Acceptance]) -> Vec<PendingPolicy> {
-    policies
-        .iter()
-        .filter(|p| p.required)
-        .filter(|p| {
-            !accepted
-                .iter()
-                .any(|a| a.policy_id == p.id && a.version == p.version)
-        })
-        .map(|p| PendingPolicy {
-            id: p.id.clone(),
-            title: p.title.clone(),
-            version: p.version,
-        })
-        .collect()
 }
 
 impl Portal {

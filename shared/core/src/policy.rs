@@ -75,3 +75,21 @@ pub struct PendingPolicy {
     pub title: String,
     pub version: u32,
 }
+
+/// The required policies whose current version is not among `accepted`.
+pub fn still_pending(policies: &[PolicySummary], accepted: &[Acceptance]) -> Vec<PendingPolicy> {
+    policies
+        .iter()
+        .filter(|p| p.required)
+        .filter(|p| {
+            !accepted
+                .iter()
+                .any(|a| a.policy_id == p.id && a.version == p.version)
+        })
+        .map(|p| PendingPolicy {
+            id: p.id.clone(),
+            title: p.title.clone(),
+            version: p.version,
+        })
+        .collect()
+}

@@ -14,6 +14,11 @@ pub fn settings(account: &AccountName) -> Vec<Key> {
     vec![keys::tenant_record(account), keys::sms_credits(account)]
 }
 
+/// The tenant record (business name for a message).
+pub fn tenant(account: &AccountName) -> Vec<Key> {
+    vec![keys::tenant_record(account)]
+}
+
 /// A staff member a route acts on.
 pub fn staff_member(account: &AccountName, staff_id: &str) -> Vec<Key> {
     opaque(staff_id)
@@ -36,6 +41,13 @@ pub fn family(account: &AccountName, family_id: &str) -> Vec<Key> {
         .map(|id| keys::family(account, id))
         .into_iter()
         .collect()
+}
+
+/// A family as the office sees it: the family and the policy catalog (its setup state).
+pub fn family_view(account: &AccountName, family_id: &str) -> Vec<Key> {
+    let mut keys = family(account, family_id);
+    keys.push(keys::policy_catalog(account));
+    keys
 }
 
 /// A policy a route acts on.

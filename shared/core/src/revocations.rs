@@ -18,7 +18,7 @@ use crate::messaging::compose_email;
 use crate::notices::QueuedNotice;
 use crate::portal::Portal;
 use crate::sessions::Authenticated;
-use crate::store::{Condition, Item, StoreError, Write};
+use crate::store::{Batch, Condition, Item, StoreError, Write, take_item};
 
 /// Writes of one clean-up transaction at most (well inside the store's limit).
 const CLEANUP_BATCH: usize = 50;
@@ -114,24 +114,55 @@ impl Portal {
         secondary_id: &str,
         actor: Actor,
         auth: &Authenticated,
+        known: Option<&FamilyRecord>,
     ) -> DomainResult<()> {
-        let (family, _) = self
-            .family_record_in(&auth.read_along, account, family_id)
-            .await?;
-        let member: Membership = self
-            .store
-            .get(&keys::family_member(account, family_id, secondary_id))
-            .await?
+        // The family as the caller's gate read it, else as read with the session.
+        let family = match known {
+            Some(family) => family.clone(),
+            None => {
+                self.family_record_in(&auth.read_along, account, family_id)
+                    .await?
+                    .0
+            }
+        };
+        // Everything else in one batch: the member's link, both guardians, the tenant.
+        let member_key = keys::family_member(account, family_id, secondary_id);
+        let secondary_key = keys::guardian(account, secondary_id);
+        let primary_key = keys::guardian(account, &family.primary_guardian_id);
+        let tenant_key = keys::tenant_record(account);
+        let mut batch = Batch::fetch(
+            self.store.as_ref(),
+            vec![
+                member_key.clone(),
+                secondary_key.clone(),
+                primary_key.clone(),
+                tenant_key.clone(),
+            ],
+        )
+        .await?;
+        let member: Membership = batch
+            .take(&member_key)
+            .flatten()
             .ok_or(DomainError::NotFound)?
             .record()?;
         if member.role != Role::Secondary || !member.is_live(&family) {
             return Err(DomainError::NotFound);
         }
-        let (secondary, _) = self.guardian_record(account, secondary_id).await?;
-        let (primary, _) = self
-            .guardian_record(account, &family.primary_guardian_id)
-            .await?;
-        let tenant = self.tenant(account).await?;
+        let secondary: GuardianRecord = batch
+            .take(&secondary_key)
+            .flatten()
+            .ok_or(DomainError::NotFound)?
+            .record()?;
+        let primary: GuardianRecord = batch
+            .take(&primary_key)
+            .flatten()
+            .ok_or(DomainError::NotFound)?
+            .record()?;
+        let tenant: crate::tenants::TenantRecord = batch
+            .take(&tenant_key)
+            .flatten()
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
         let (writes, notices) = self
             .revocation(
                 account,
@@ -163,6 +194,7 @@ impl Portal {
             secondary_id,
             Actor::guardian(&ctx.actor.guardian.id),
             &ctx.actor.auth,
+            Some(&ctx.family),
         )
         .await
     }
@@ -180,6 +212,7 @@ impl Portal {
             secondary_id,
             actor.actor(),
             &actor.auth,
+            None,
         )
         .await
     }
@@ -214,10 +247,27 @@ impl Portal {
             .find(|m| m.guardian_id == new_id)
             .ok_or_else(not_member)?;
         if family.primary_guardian_id == new_id {
-            return self.office_family(account, family_id).await;
+            return self
+                .office_family_in(&actor.auth.read_along, account, family_id)
+                .await;
         }
-        let (new_primary, _) = self.guardian_record(account, &new_id).await?;
-        let tenant = self.tenant(account).await?;
+        // Every member's record (the new primary's among them) and the tenant, in one batch.
+        let tenant_key = keys::tenant_record(account);
+        let mut wanted: Vec<_> = members
+            .iter()
+            .map(|m| keys::guardian(account, &m.guardian_id))
+            .collect();
+        wanted.push(tenant_key.clone());
+        let mut found = self.store.get_many(&wanted).await?;
+        let tenant: crate::tenants::TenantRecord = take_item(&mut found, &tenant_key)
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
+        let mut records = std::collections::HashMap::new();
+        for item in found {
+            let g: GuardianRecord = item.record()?;
+            records.insert(g.id.clone(), g);
+        }
+        let new_primary = records.get(&new_id).cloned().ok_or_else(not_member)?;
         let new_email = new_primary.email.normalized();
         // The decision, one transaction of fixed size: the primary-email guards, the family
         // with a new access generation (which ends every other link and every pending
@@ -259,6 +309,7 @@ impl Portal {
             )?,
         ];
         writes.extend(promoted.writes(account, Condition::Exists)?);
+        let promoted_view = promoted.clone();
         match self.transact_as(&actor.auth, writes).await {
             Ok(()) => {}
             Err(StoreError::TransactionConflict(Some(1))) => {
@@ -278,12 +329,14 @@ impl Portal {
             if m.guardian_id == new_id {
                 continue;
             }
-            let (g, _) = self.guardian_record(account, &m.guardian_id).await?;
+            let Some(g) = records.get(&m.guardian_id) else {
+                continue;
+            };
             let (w, n) = self
                 .revocation(
                     account,
                     &family,
-                    &g,
+                    g,
                     &new_primary,
                     actor.actor(),
                     &tenant.business_name,
@@ -317,6 +370,16 @@ impl Portal {
             self.store.transact(batch).await?;
         }
         self.send_notices(notices).await;
-        self.office_family(account, family_id).await
+        // The view after the change, from what is in hand: the new primary is the one live
+        // member; the policies' state is the family's, which a change of primary leaves alone.
+        let catalog = actor.auth.read_along.find(&keys::policy_catalog(account));
+        let pending = self
+            .pending_policies_in(account, family_id, catalog)
+            .await?;
+        Ok(crate::families::office_family_view(
+            family,
+            &[(promoted_view, new_primary)],
+            pending,
+        ))
     }
 }

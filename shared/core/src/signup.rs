@@ -15,7 +15,7 @@ use crate::error::{Conflict, DomainError, DomainResult, FieldError, FieldErrors}
 use crate::families::{FamilyEntry, FamilyRecord, Membership, Role};
 use crate::guardians::{Address, EmailType, GuardianRecord, GuardianView, Phone, PhoneType};
 use crate::keys;
-use crate::limits::MessageKind;
+use crate::limits::{MessageKind, send_log_key};
 use crate::messaging::compose_email;
 use crate::passwords::{Password, PasswordAttempt, Verified, confirm};
 use crate::policies::PendingPolicy;
@@ -395,55 +395,81 @@ fn signup_keys(account: &AccountName, input: &SignupInput) -> Vec<Key> {
 }
 
 impl Portal {
-    async fn open_tenant_for_signup(
-        &self,
-        account: &AccountName,
-    ) -> DomainResult<crate::tenants::TenantRecord> {
-        open_for_signup(self.tenant(account).await?)
-    }
-
-    async fn is_primary_email(
-        &self,
-        account: &AccountName,
-        normalized: &str,
-    ) -> DomainResult<bool> {
-        Ok(self
-            .store
-            .get(&keys::primary_email(account, normalized))
-            .await?
-            .is_some())
-    }
-
-    /// `POST portal/signup/email`.
+    /// `POST portal/signup/email`: one batch (tenant, primary-email guard, send log), then one
+    /// transaction (the sending allowance and the code), then the mail.
     pub async fn start_signup(
         &self,
         account: &AccountName,
         email: &str,
     ) -> DomainResult<EmailStep> {
-        let tenant = self.open_tenant_for_signup(account).await?;
-        let email = Email::parse(email, "email").map_err(|e| DomainError::Validation(vec![e]))?;
+        let parsed = Email::parse(email, "email");
+        let tenant_key = keys::tenant_record(account);
+        let mut wanted = vec![tenant_key.clone()];
+        if let Ok(email) = &parsed {
+            wanted.push(keys::primary_email(account, &email.normalized()));
+            wanted.push(send_log_key(
+                account,
+                MessageKind::ValidationCode,
+                &email.normalized(),
+            ));
+        }
+        let mut batch = Batch::fetch(self.store.as_ref(), wanted).await?;
+        let tenant = batch
+            .get(self.store.as_ref(), &tenant_key)
+            .await?
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
+        let tenant = open_for_signup(tenant)?;
+        let email = parsed.map_err(|e| DomainError::Validation(vec![e]))?;
         let normalized = email.normalized();
-        if self.is_primary_email(account, &normalized).await? {
+        if batch
+            .get(
+                self.store.as_ref(),
+                &keys::primary_email(account, &normalized),
+            )
+            .await?
+            .is_some()
+        {
             return Err(DomainError::Conflict(Conflict::EmailInUse));
         }
         if !tenant.email_validation_required {
             return Ok(EmailStep::NotRequired);
         }
-        let allowance = self
-            .take_allowance(account, MessageKind::ValidationCode, &normalized)
-            .await?;
         let code = format!("{:06}", random_below(1_000_000)?);
         let key = keys::signup_code(account, &normalized);
         let record = CodeRecord {
             code_hash: token_hash(&code),
             tries: 0,
         };
-        let now = self.clock.epoch();
-        // A new code replaces the old one (and its tries).
-        let item = Item::from_record(key.clone(), &record)?
-            .with_version(now as u64)
-            .expiring_at(now + self.security.code_seconds);
-        self.store.put(item, Condition::Always).await?;
+        let log_key = send_log_key(account, MessageKind::ValidationCode, &normalized);
+        let first_log = std::sync::Mutex::new(batch.take(&log_key));
+        let allowance = crate::retry::optimistic(|| async {
+            let log = match first_log.lock().ok().and_then(|mut l| l.take()) {
+                Some(read) => read,
+                None => self.store.get(&log_key).await?,
+            };
+            let (log_item, log_condition, allowance) =
+                self.allowance_item(&log_key, log.as_ref())?;
+            let now = self.clock.epoch();
+            // A new code replaces the old one (and its tries).
+            let item = Item::from_record(key.clone(), &record)?
+                .with_version(now as u64)
+                .expiring_at(now + self.security.code_seconds);
+            let written = self
+                .store
+                .transact(vec![
+                    Write::Put(log_item, log_condition),
+                    Write::Put(item, Condition::Always),
+                ])
+                .await;
+            match written {
+                Ok(()) => Ok(Some(allowance)),
+                // Another send to this address got in first: read its log again.
+                Err(StoreError::TransactionConflict(Some(0))) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?;
         let mail = compose_email(
             email.as_str(),
             &tenant.business_name,
@@ -471,23 +497,38 @@ impl Portal {
         Ok(EmailStep::CodeSent)
     }
 
-    /// `POST portal/signup/email/verify`: a right code gives a verification token.
+    /// `POST portal/signup/email/verify`: a right code gives a verification token. One batch
+    /// (tenant, code), then one transaction (the code used up, the proof stored) or one write
+    /// (a wrong try counted).
     pub async fn verify_signup_code(
         &self,
         account: &AccountName,
         email: &str,
         code: &str,
     ) -> DomainResult<String> {
-        self.open_tenant_for_signup(account).await?;
-        let email = Email::parse(email, "email").map_err(|e| DomainError::Validation(vec![e]))?;
+        let parsed = Email::parse(email, "email");
+        let tenant_key = keys::tenant_record(account);
+        let mut wanted = vec![tenant_key.clone()];
+        if let Ok(email) = &parsed {
+            wanted.push(keys::signup_code(account, &email.normalized()));
+        }
+        let mut batch = Batch::fetch(self.store.as_ref(), wanted).await?;
+        let tenant = batch
+            .get(self.store.as_ref(), &tenant_key)
+            .await?
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
+        open_for_signup(tenant)?;
+        let email = parsed.map_err(|e| DomainError::Validation(vec![e]))?;
         let normalized = email.normalized();
         let key = keys::signup_code(account, &normalized);
+        let first_read = std::sync::Mutex::new(batch.take(&key));
         crate::retry::optimistic(|| async {
-            let item = self
-                .store
-                .get(&key)
-                .await?
-                .ok_or(DomainError::InvalidCode)?;
+            let read = match first_read.lock().ok().and_then(|mut r| r.take()) {
+                Some(read) => read,
+                None => self.store.get(&key).await?,
+            };
+            let item = read.ok_or(DomainError::InvalidCode)?;
             let now = self.clock.epoch();
             if item.is_expired(now) {
                 return Err(DomainError::CodeExpired);
@@ -506,14 +547,8 @@ impl Portal {
                         .ct_eq(record.code_hash.as_bytes()),
                 );
             if right {
-                // Used once: deleting it (conditionally) makes a concurrent second use fail.
-                let used = self
-                    .store
-                    .delete(&key, Condition::VersionIs(item.version))
-                    .await;
-                if !crate::retry::won(used)? {
-                    return Ok(None);
-                }
+                // Used once: deleting it (conditionally, with the proof's creation) makes a
+                // concurrent second use fail.
                 let (token, hash) = new_token()?;
                 let proof = Item::from_record(
                     keys::email_verification(account, &hash),
@@ -522,8 +557,14 @@ impl Portal {
                     },
                 )?
                 .expiring_at(now + self.security.verification_seconds);
-                self.store.put(proof, Condition::Absent).await?;
-                return Ok(Some(token));
+                let used = self
+                    .store
+                    .transact(vec![
+                        Write::Delete(key.clone(), Condition::VersionIs(item.version)),
+                        Write::Put(proof, Condition::Absent),
+                    ])
+                    .await;
+                return Ok(crate::retry::won(used)?.then_some(token));
             }
             record.tries += 1;
             let updated = Item::from_record(key.clone(), &record)?

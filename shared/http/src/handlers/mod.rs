@@ -107,13 +107,15 @@ pub(crate) fn read_along(
             along::staff_password(account, named("staff_id"))
         }
         RouteId::SendGuardianReset => along::guardian_password(account, named("guardian_id")),
+        RouteId::CreateInvitation | RouteId::ResendInvitation => along::tenant(account),
         RouteId::CreatePolicy => along::policy_change(account, None),
         RouteId::UpdatePolicy => along::policy_change(account, Some(named("policy_id"))),
         RouteId::ManualAcceptPolicy => {
             along::family_policy(account, named("family_id"), named("policy_id"))
         }
-        RouteId::GetOfficeFamily | RouteId::StaffRevokes | RouteId::ChangePrimary => {
-            along::family(account, named("family_id"))
+        RouteId::StaffRevokes => along::family(account, named("family_id")),
+        RouteId::GetOfficeFamily | RouteId::ChangePrimary => {
+            along::family_view(account, named("family_id"))
         }
         _ => Vec::new(),
     }
