@@ -154,7 +154,11 @@ export class PortalStack extends Stack {
       removalPolicy: retainOrDestroy,
       globalSecondaryIndexes: [
         {
-          // The purge job queries expired items per expiry bucket (e.g. the hour) instead of scanning.
+          // The purge job queries expired items per expiry bucket instead of scanning. exp_bucket is
+          // the hour of expiry times 16 plus a shard from a hash of the item's key (EXPIRY_SHARDS in
+          // shared/core/src/store.rs), so one busy hour's writes spread over 16 partition keys of
+          // the index instead of throttling on one. Still a number, so the index is unchanged from
+          // the unsharded hour start it replaces (see shared/aws/src/dynamo.rs).
           indexName: EXPIRY_INDEX,
           partitionKey: { name: 'exp_bucket', type: dynamodb.AttributeType.NUMBER },
           sortKey: { name: 'expires_at', type: dynamodb.AttributeType.NUMBER },

@@ -1,5 +1,6 @@
 //! The scheduled purge: removes expired items across every tenant, reading only expired items
-//! (the store's expiry-bucket index, never a scan), bucket by bucket from a checkpoint.
+//! (the store's expiry-bucket index, never a scan), bucket by bucket from a checkpoint, each
+//! bucket in its [`EXPIRY_SHARDS`] shards.
 //!
 //! * Each expired item is deleted on the condition that its version is still the one read, so
 //!   an item refreshed in the meantime (a session's idle deadline moved) is kept.
@@ -16,7 +17,9 @@ use serde_json::json;
 use crate::error::{DomainError, DomainResult};
 use crate::keys::{self, PurgedKind};
 use crate::portal::Portal;
-use crate::store::{Condition, EXPIRY_BUCKET_SECONDS, Item, StoreError, expiry_bucket};
+use crate::store::{
+    Condition, EXPIRY_BUCKET_SECONDS, EXPIRY_SHARDS, Item, StoreError, expiry_bucket,
+};
 
 /// Where the very first run starts (longer-expired items are left to the TTL sweeper).
 pub const FIRST_RUN_LOOKBACK_SECONDS: i64 = 60 * 86_400;
@@ -103,9 +106,17 @@ impl Portal {
 
     async fn purge_bucket(&self, bucket: i64, now: i64) -> DomainResult<PurgeReport> {
         let mut report = PurgeReport::default();
+        for shard in 0..EXPIRY_SHARDS {
+            report += self.purge_shard(bucket, shard, now).await?;
+        }
+        Ok(report)
+    }
+
+    async fn purge_shard(&self, bucket: i64, shard: u32, now: i64) -> DomainResult<PurgeReport> {
+        let mut report = PurgeReport::default();
         let mut after = None;
         loop {
-            let page = self.store.expired(bucket, now, BATCH, after).await?;
+            let page = self.store.expired(bucket, shard, now, BATCH, after).await?;
             report.items_read += page.items_read;
             for (key, version) in page.keys {
                 match self.store.delete(&key, Condition::VersionIs(version)).await {

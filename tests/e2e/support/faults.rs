@@ -182,12 +182,13 @@ impl Store for FaultStore {
     async fn expired(
         &self,
         bucket: i64,
+        shard: u32,
         now: i64,
         limit: usize,
         after: Option<String>,
     ) -> Result<ExpiredPage, StoreError> {
         self.check()?;
-        self.inner.expired(bucket, now, limit, after).await
+        self.inner.expired(bucket, shard, now, limit, after).await
     }
 }
 
@@ -288,11 +289,12 @@ impl Store for RecordingStore {
     async fn expired(
         &self,
         bucket: i64,
+        shard: u32,
         now: i64,
         limit: usize,
         after: Option<String>,
     ) -> Result<ExpiredPage, StoreError> {
         self.note([after.as_deref().unwrap_or("")]);
-        self.inner.expired(bucket, now, limit, after).await
+        self.inner.expired(bucket, shard, now, limit, after).await
     }
 }

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 
 use super::{
     Bound, Condition, ExpiredPage, Item, Key, Page, Query, Store, StoreError,
-    TRANSACTION_TOKEN_SECONDS, Write, bounded_sum, check_field, check_reserved, expiry_bucket,
+    TRANSACTION_TOKEN_SECONDS, Write, bounded_sum, check_field, check_reserved, check_shard,
+    expiry_bucket, expiry_shard,
 };
 
 #[derive(Default)]
@@ -210,18 +211,21 @@ impl Store for EmbeddedStore {
     async fn expired(
         &self,
         bucket: i64,
+        shard: u32,
         now: i64,
         limit: usize,
         after: Option<String>,
     ) -> Result<ExpiredPage, StoreError> {
+        check_shard(shard)?;
         // Mirrors the DynamoDB index: (exp_bucket, expires_at#pk#sk) ordering, reading only
-        // items of the bucket whose expiry is at or before `now`.
+        // items of the bucket's shard whose expiry is at or before `now`.
         let map = self.lock();
         let mut found: Vec<(String, Key, u64)> = map
             .values()
             .filter(|i| {
                 i.expires_at
-                    .is_some_and(|at| at <= now && expiry_bucket(at) == bucket)
+                    .is_some_and(|at| at <= now && expiry_bucket(at) == expiry_bucket(bucket))
+                    && expiry_shard(&i.key) == shard
             })
             .map(|i| {
                 let order = format!(
