@@ -253,6 +253,7 @@ export class PortalStack extends Stack {
 
     // purge: finds expired items through the expiry index and deletes them, keeps its
     // checkpoint item, and re-sends queued notices (revocation emails that failed before).
+    // DescribeTable: its first run (no checkpoint yet) starts at the table's creation time.
     // No signing key: it issues no tokens.
     const purge = makeFunction(PURGE_FUNCTION, {
       memoryMiB: 256,
@@ -261,6 +262,9 @@ export class PortalStack extends Stack {
     });
     purge.addToRolePolicy(
       new iam.PolicyStatement({ sid: 'QueryExpiryIndex', actions: ['dynamodb:Query'], resources: [`${this.table.tableArn}/index/${EXPIRY_INDEX}`] }),
+    );
+    purge.addToRolePolicy(
+      new iam.PolicyStatement({ sid: 'TableCreationTime', actions: ['dynamodb:DescribeTable'], resources: [this.table.tableArn] }),
     );
     purge.addToRolePolicy(
       new iam.PolicyStatement({

@@ -54,6 +54,7 @@ conformance!(
     case_get_many,
     case_expired_reads_only_expired_items_of_the_bucket,
     case_expired_shards_partition_each_bucket,
+    case_created_at_is_when_the_store_was_made,
     case_race_put_absent,
     case_race_add_bounded,
 );
@@ -1255,6 +1256,25 @@ async fn case_expired_shards_partition_each_bucket(store: &dyn Store) {
     let mut wanted: Vec<Key> = writes.iter().map(|w| w.key().clone()).collect();
     wanted.sort();
     assert_eq!(found, wanted, "every item in exactly one shard");
+}
+
+async fn case_created_at_is_when_the_store_was_made(store: &dyn Store) {
+    // Each case gets a store made just before it (a new table on moto).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let created = store.created_at().await.unwrap();
+    assert!(
+        (now - 600..=now).contains(&created),
+        "created at {created}, now {now}"
+    );
+    // It is a fact about the table: writing items does not move it.
+    store
+        .put(item("T#acme#X", "Y", json!({})), Condition::Always)
+        .await
+        .unwrap();
+    assert_eq!(store.created_at().await.unwrap(), created);
 }
 
 // ---------------------------------------------------------------------------------------------

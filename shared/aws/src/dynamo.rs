@@ -884,4 +884,18 @@ impl Store for DynamoStore {
             next,
         })
     }
+
+    async fn created_at(&self) -> Result<i64, StoreError> {
+        let out = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| store_error("DescribeTable", e))?;
+        out.table
+            .and_then(|t| t.creation_date_time)
+            .map(|at| at.secs())
+            .ok_or_else(|| StoreError::Unavailable("DescribeTable: no creation time".into()))
+    }
 }

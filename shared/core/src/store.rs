@@ -422,4 +422,8 @@ pub trait Store: Send + Sync {
         limit: usize,
         after: Option<String>,
     ) -> Result<ExpiredPage, StoreError>;
+    /// When the store (the table) was created, in epoch seconds: every item was written after
+    /// it, so the purge's first run need not look further back (one request, made only while
+    /// the purge has no checkpoint yet).
+    async fn created_at(&self) -> Result<i64, StoreError>;
 }

@@ -13,13 +13,28 @@ use super::{
     expiry_bucket, expiry_shard,
 };
 
-#[derive(Default)]
 pub struct EmbeddedStore {
     items: Mutex<BTreeMap<Key, Item>>,
     /// Tokens of committed transactions and when they committed (wall time, like DynamoDB's
     /// idempotency window): a transaction sent again with its token is answered as applied,
     /// as DynamoDB answers a repeated `ClientRequestToken`.
     tokens: Mutex<HashMap<String, Instant>>,
+    /// Epoch seconds (system time) at construction: the table's creation time.
+    created_at: i64,
+}
+
+impl Default for EmbeddedStore {
+    fn default() -> Self {
+        Self {
+            items: Mutex::default(),
+            tokens: Mutex::default(),
+            // System time, like DynamoDB's CreationDateTime: the domain's clock (`AdjustableClock`)
+            // only ever runs at or ahead of it, so no item the domain writes predates it.
+            created_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        }
+    }
 }
 
 impl EmbeddedStore {
@@ -251,5 +266,9 @@ impl Store for EmbeddedStore {
             keys: found.into_iter().map(|(_, k, v)| (k, v)).collect(),
             next,
         })
+    }
+
+    async fn created_at(&self) -> Result<i64, StoreError> {
+        Ok(self.created_at)
     }
 }
