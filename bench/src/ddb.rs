@@ -1,5 +1,6 @@
 //! DynamoDB requests per flow, counted at the SDK boundary ([`portal_aws::CallCounter`]) against
-//! moto, and the purge on a table of 10,000 live and 1,000 expired items.
+//! moto, and the purge on a new table (its first run), then of 10,000 live and 1,000 expired
+//! items.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -334,13 +335,25 @@ pub async fn calls() -> BenchResult<()> {
     )
 }
 
-/// 10,000 live and 1,000 expired sessions, then one purge run: items read vs deleted.
+/// The purge on a new table: its first run (empty), then 10,000 live and 1,000 expiring
+/// sessions, and one run two days later when the 1,000 have expired: items read vs deleted, and
+/// the requests of each run.
 pub async fn purge(live: usize, expired: usize) -> BenchResult<()> {
     let (store, counter) = counted_store("bench-purge").await?;
     let store = Arc::new(store);
     let (portal, _) = portal_over(store.clone())?;
     let account = AccountName::parse("purge").ok_or("account")?;
     let now = portal.clock.epoch();
+    // The first scheduled run on the new table: it starts at the table's creation, not 60 days
+    // back.
+    counter.reset();
+    let first = portal.purge(now).await?;
+    let first_run_requests = counter.total();
+    let first_ops = counter.snapshot();
+    eprintln!("  first run on the new table: {first_run_requests} requests");
+    // The items are written as flows write them, expiring after the write: the 1,000 within the
+    // next two days, the live ones after `later`.
+    let later = now + 2 * 86_400;
     let t = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -355,13 +368,14 @@ pub async fn purge(live: usize, expired: usize) -> BenchResult<()> {
                 if i >= total {
                     return Ok::<(), portal_core::store::StoreError>(());
                 }
-                // Expired: spread over the last two days. Live: from a minute from now to two
-                // days ahead (some share the current expiry bucket with expired ones).
+                // Expiring before `later`: spread over the two days. Live: from a minute after
+                // `later` to two days beyond (some share the current expiry bucket with expired
+                // ones).
                 let spread = (i as i64 * 7919) % 172_800;
                 let expires_at = if i < expired {
-                    now - 1 - spread
+                    later - 1 - spread
                 } else {
-                    now + 60 + spread
+                    later + 60 + spread
                 };
                 let key = keys::session(&account, &format!("s{i:06}"));
                 let item = Item::from_record(key, &json!({"bench": true, "n": i}))?
@@ -377,19 +391,22 @@ pub async fn purge(live: usize, expired: usize) -> BenchResult<()> {
     eprintln!("  wrote {total} items in {load_s:.1} s");
     counter.reset();
     let t = Instant::now();
-    let report = portal.purge(now).await?;
+    let report = portal.purge(later).await?;
     let purge_s = t.elapsed().as_secs_f64();
     let ops = counter.snapshot();
     let total_calls = counter.total();
     // A second run right after: nothing left to do.
     counter.reset();
-    let again = portal.purge(now).await?;
+    let again = portal.purge(later).await?;
     let ops_again = counter.snapshot();
     write_fragment(
         "purge",
         &json!({"purge": {
+            "first_run_requests": first_run_requests,
+            "first_run": {"items_read": first.items_read, "ddb_operations": first_ops},
             "live_items": live,
             "expired_items": expired,
+            "hours_since_previous_run": (later - now) / 3600,
             "items_read": report.items_read,
             "items_deleted": report.deleted,
             "ddb_calls": total_calls,

@@ -254,6 +254,12 @@ pub fn run() -> BenchResult<()> {
         );
     }
     row(
+        "purge.first_run_requests".into(),
+        &s["purge"]["first_run_requests"],
+        "",
+        None,
+    );
+    row(
         "purge.items_read".into(),
         &s["purge"]["items_read"],
         "",

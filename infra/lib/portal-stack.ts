@@ -154,7 +154,11 @@ export class PortalStack extends Stack {
       removalPolicy: retainOrDestroy,
       globalSecondaryIndexes: [
         {
-          // The purge job queries expired items per expiry bucket (e.g. the hour) instead of scanning.
+          // The purge job queries expired items per expiry bucket instead of scanning. exp_bucket is
+          // the hour of expiry times 16 plus a shard from a hash of the item's key (EXPIRY_SHARDS in
+          // shared/core/src/store.rs), so one busy hour's writes spread over 16 partition keys of
+          // the index instead of throttling on one. Still a number, so the index is unchanged from
+          // the unsharded hour start it replaces (see shared/aws/src/dynamo.rs).
           indexName: EXPIRY_INDEX,
           partitionKey: { name: 'exp_bucket', type: dynamodb.AttributeType.NUMBER },
           sortKey: { name: 'expires_at', type: dynamodb.AttributeType.NUMBER },
@@ -249,6 +253,7 @@ export class PortalStack extends Stack {
 
     // purge: finds expired items through the expiry index and deletes them, keeps its
     // checkpoint item, and re-sends queued notices (revocation emails that failed before).
+    // DescribeTable: its first run (no checkpoint yet) starts at the table's creation time.
     // No signing key: it issues no tokens.
     const purge = makeFunction(PURGE_FUNCTION, {
       memoryMiB: 256,
@@ -257,6 +262,9 @@ export class PortalStack extends Stack {
     });
     purge.addToRolePolicy(
       new iam.PolicyStatement({ sid: 'QueryExpiryIndex', actions: ['dynamodb:Query'], resources: [`${this.table.tableArn}/index/${EXPIRY_INDEX}`] }),
+    );
+    purge.addToRolePolicy(
+      new iam.PolicyStatement({ sid: 'TableCreationTime', actions: ['dynamodb:DescribeTable'], resources: [this.table.tableArn] }),
     );
     purge.addToRolePolicy(
       new iam.PolicyStatement({

@@ -178,6 +178,8 @@ describe('functions', () => {
 });
 
 describe('table', () => {
+  // exp_bucket stays a number when sharded (hour × 16 + shard): changing its type or the index's
+  // keys would make CloudFormation replace the index, which it cannot do in one update.
   test('keys, billing, TTL, PITR and the expiry GSI', () => {
     dev.template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
       BillingMode: 'PAY_PER_REQUEST',
@@ -247,17 +249,28 @@ describe('permissions', () => {
     assert.deepEqual(sms, ['reset-password']);
   });
 
-  test('purge may only read expired items, delete them, keep its checkpoint and re-send notices', () => {
+  test('purge may only read expired items, delete them, keep its checkpoint, read the table creation time and re-send notices', () => {
     for (const s of [dev, full]) {
       const actions = allowedActions(PURGE_FUNCTION, s);
       assert.deepEqual(actions.filter((a) => /^(sns|secretsmanager):/.test(a)), []);
       assert.deepEqual(
         new Set(actions),
-        new Set(['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'ses:SendEmail']),
+        new Set([
+          'dynamodb:Query',
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:DeleteItem',
+          'dynamodb:BatchWriteItem',
+          'dynamodb:DescribeTable',
+          'ses:SendEmail',
+        ]),
       );
       const query = statementsOf(PURGE_FUNCTION, s).find((st) => st.Action === 'dynamodb:Query');
       const tableId = s.stack.getLogicalId(s.stack.table.node.defaultChild as any);
       assert.deepEqual(query.Resource, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, '/index/expiry']] });
+      // The table itself, not its indexes or streams.
+      const describe = statementsOf(PURGE_FUNCTION, s).find((st) => st.Action === 'dynamodb:DescribeTable');
+      assert.deepEqual(describe.Resource, { 'Fn::GetAtt': [tableId, 'Arn'] });
     }
   });
 

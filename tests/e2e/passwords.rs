@@ -1,18 +1,13 @@
 //! Passwords over HTTP on both stores: forgot-password, office resets by email and SMS, SMS
 //! credits, completing a reset, office-set and self-changed passwords, notices, audit, and the
-//! purge of expired items (plus, on moto, that the purge reads only expired items).
+//! purge of expired items (the purge's own costs and resumption: `purge.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use portal_core::Portal;
 use portal_core::account::AccountName;
-use portal_core::clock::{AdjustableClock, Clock};
 use portal_core::keys;
-use portal_core::passwords::PasswordHasherConfig;
-use portal_core::signer::TokenSigner;
-use portal_core::store::{Condition, Item, Store, Write};
-use portal_local::Outbox;
+use portal_core::store::{Condition, Item};
 use serde_json::{Value, json};
 
 use crate::both_stores;
@@ -956,65 +951,4 @@ async fn purge_removes_expired_sessions_and_links_and_counts_them(backend: Backe
     app.get(&app.at(&format!("password/reset/{live}")), None)
         .await
         .expect(200);
-}
-
-/// On DynamoDB, the purge reads expired items through the expiry index only: with 300 live
-/// and 30 expired items it reads exactly the 30.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn purge_reads_only_expired_items_on_dynamodb() {
-    let store: Arc<dyn Store> = Arc::new(crate::support::aws::dynamo_store().await);
-    let clock = Arc::new(AdjustableClock::new());
-    let outbox = Arc::new(Outbox::new(clock.clone()));
-    let portal = Portal {
-        store: store.clone(),
-        mailer: outbox.clone(),
-        sms: outbox,
-        clock: clock.clone(),
-        hasher: PasswordHasherConfig::default(),
-        security: portal_core::security::SecurityPolicy::default(),
-        signer: TokenSigner::new(&b"0123456789abcdef0123456789abcdef".to_vec().into()).unwrap(),
-        portal_url: "https://portal.test".into(),
-    };
-    let account = AccountName::parse("swim").unwrap();
-    let now = clock.epoch();
-    let mut writes = Vec::new();
-    for i in 0..330 {
-        let (key, expires_at) = match i % 11 {
-            // 30 expired: sessions and reset links, a minute to two days ago.
-            0 if i < 220 => (
-                keys::session(&account, &format!("old{i}")),
-                now - 60 - i * 700,
-            ),
-            0 => (
-                keys::reset_token(&account, &format!("old{i}")),
-                now - 60 - i * 500,
-            ),
-            // 300 live, expiring from a second to a month from now.
-            _ => (
-                keys::session(&account, &format!("live{i}")),
-                now + 1 + i * 7_000,
-            ),
-        };
-        writes.push(Write::Put(
-            Item::from_record(key, &json!({"n": i}))
-                .unwrap()
-                .expiring_at(expires_at),
-            Condition::Absent,
-        ));
-    }
-    for chunk in writes.chunks(25) {
-        store.transact(chunk.to_vec()).await.unwrap();
-    }
-    let report = portal.purge(now).await.unwrap();
-    assert_eq!(report.deleted, 30, "{report:?}");
-    assert_eq!(
-        report.items_read, 30,
-        "read only the expired items: {report:?}"
-    );
-    let again = portal.purge(now).await.unwrap();
-    assert_eq!(again.deleted, 0, "{again:?}");
-    println!(
-        "purge on moto: 300 live + 30 expired items; first run read {} and deleted {}; second run read {} and deleted {}",
-        report.items_read, report.deleted, again.items_read, again.deleted
-    );
 }

@@ -6,8 +6,8 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use portal_core::store::{
-    Bound, Condition, EXPIRY_BUCKET_SECONDS, Item, Key, MAX_TRANSACTION_WRITES, Query,
-    RESERVED_ATTRIBUTES, Store, StoreError, Write,
+    Bound, Condition, EXPIRY_BUCKET_SECONDS, EXPIRY_SHARDS, Item, Key, MAX_TRANSACTION_WRITES,
+    Query, RESERVED_ATTRIBUTES, Store, StoreError, Write, expiry_shard,
 };
 use serde_json::{Map, Value, json};
 
@@ -53,6 +53,8 @@ conformance!(
     case_query_after_outside_prefix,
     case_get_many,
     case_expired_reads_only_expired_items_of_the_bucket,
+    case_expired_shards_partition_each_bucket,
+    case_created_at_is_when_the_store_was_made,
     case_race_put_absent,
     case_race_add_bounded,
 );
@@ -1082,41 +1084,50 @@ async fn case_get_many(store: &dyn Store) {
 // ---------------------------------------------------------------------------------------------
 // expiry
 
+/// `count` keys of partition `pk`, sort keys `prefix` + a number, all in expiry shard `shard`.
+fn keys_in_shard(pk: &str, prefix: &str, shard: u32, count: usize) -> Vec<Key> {
+    (0..)
+        .map(|n| Key::new(pk, format!("{prefix}{n}")))
+        .filter(|k| expiry_shard(k) == shard)
+        .take(count)
+        .collect()
+}
+
 async fn case_expired_reads_only_expired_items_of_the_bucket(store: &dyn Store) {
     let bucket = 1_700_000_000 - 1_700_000_000 % EXPIRY_BUCKET_SECONDS;
     let now = bucket + 100;
-    let put = |pk: &str, sk: &str, version: u64, expires_at: Option<i64>| {
-        let mut stored = item(pk, sk, json!({"name": sk})).with_version(version);
+    let shard = 3;
+    let put = |key: Key, version: u64, expires_at: Option<i64>| {
+        let mut stored = item(&key.pk, &key.sk, json!({"name": key.sk})).with_version(version);
         stored.expires_at = expires_at;
         stored
     };
+    let mut tokens = keys_in_shard("T#acme#RESET", "TOKEN#", shard, 7).into_iter();
+    let mut token = || tokens.next().unwrap();
+    let one = |pk: &str, prefix: &str| keys_in_shard(pk, prefix, shard, 1).remove(0);
     let expired = [
-        put("T#acme#RESET", "TOKEN#1", 1, Some(bucket)),
-        put("T#acme#RESET", "TOKEN#2", 2, Some(bucket + 30)),
-        put("T#beta#SESSION#x", "SESSION", 3, Some(bucket + 30)),
-        put("T#beta#INVITE", "INVITE#1", 4, Some(bucket + 99)),
-        put("T#gamma#CODE", "CODE#1", 5, Some(now)),
+        put(token(), 1, Some(bucket)),
+        put(token(), 2, Some(bucket + 30)),
+        put(one("T#beta#SESSION#x", "SESSION"), 3, Some(bucket + 30)),
+        put(one("T#beta#INVITE", "INVITE#"), 4, Some(bucket + 99)),
+        put(one("T#gamma#CODE", "CODE#"), 5, Some(now)),
     ];
     let others = [
         // Same bucket, not yet expired.
-        put("T#acme#RESET", "TOKEN#3", 1, Some(now + 1)),
-        put(
-            "T#acme#RESET",
-            "TOKEN#4",
-            1,
-            Some(bucket + EXPIRY_BUCKET_SECONDS - 1),
-        ),
+        put(token(), 1, Some(now + 1)),
+        put(token(), 1, Some(bucket + EXPIRY_BUCKET_SECONDS - 1)),
         // Expired, but in the previous bucket.
-        put("T#acme#RESET", "TOKEN#5", 1, Some(bucket - 1)),
+        put(token(), 1, Some(bucket - 1)),
         // Next bucket.
-        put(
-            "T#acme#RESET",
-            "TOKEN#6",
-            1,
-            Some(bucket + EXPIRY_BUCKET_SECONDS),
-        ),
+        put(token(), 1, Some(bucket + EXPIRY_BUCKET_SECONDS)),
         // Never expires.
-        put("T#acme#RESET", "TOKEN#7", 1, None),
+        put(token(), 1, None),
+        // Expired in the bucket, but in another shard.
+        put(
+            keys_in_shard("T#acme#RESET", "OTHER#", shard + 1, 1).remove(0),
+            1,
+            Some(bucket + 1),
+        ),
     ];
     for stored in expired.iter().chain(others.iter()) {
         store.put(stored.clone(), Condition::Always).await.unwrap();
@@ -1125,7 +1136,7 @@ async fn case_expired_reads_only_expired_items_of_the_bucket(store: &dyn Store) 
     wanted.sort();
 
     // One page holds everything.
-    let page = store.expired(bucket, now, 100, None).await.unwrap();
+    let page = store.expired(bucket, shard, now, 100, None).await.unwrap();
     assert_eq!(page.items_read, page.keys.len(), "read only expired items");
     assert_eq!(page.next, None);
     let mut keys = page.keys.clone();
@@ -1144,7 +1155,10 @@ async fn case_expired_reads_only_expired_items_of_the_bucket(store: &dyn Store) 
     let mut after = None;
     let mut pages = 0;
     loop {
-        let page = store.expired(bucket, now, 2, after.take()).await.unwrap();
+        let page = store
+            .expired(bucket, shard, now, 2, after.take())
+            .await
+            .unwrap();
         pages += 1;
         assert!(pages <= 4, "paging does not end");
         assert!(page.keys.len() <= 2);
@@ -1162,32 +1176,105 @@ async fn case_expired_reads_only_expired_items_of_the_bucket(store: &dyn Store) 
     all.sort();
     assert_eq!(all, wanted);
 
-    // Earlier, fewer items have expired; other buckets are separate.
-    let early = store.expired(bucket, bucket + 29, 100, None).await.unwrap();
+    // Earlier, fewer items have expired; other buckets and shards are separate.
+    let early = store
+        .expired(bucket, shard, bucket + 29, 100, None)
+        .await
+        .unwrap();
     assert_eq!(early.keys, vec![(expired[0].key.clone(), 1)]);
     assert_eq!(early.items_read, 1);
     let previous = store
-        .expired(bucket - EXPIRY_BUCKET_SECONDS, now, 100, None)
+        .expired(bucket - EXPIRY_BUCKET_SECONDS, shard, now, 100, None)
         .await
         .unwrap();
     assert_eq!(previous.keys, vec![(others[2].key.clone(), 1)]);
+    let neighbour = store
+        .expired(bucket, shard + 1, now, 100, None)
+        .await
+        .unwrap();
+    assert_eq!(neighbour.keys, vec![(others[5].key.clone(), 1)]);
     let nothing = store
-        .expired(bucket + 2 * EXPIRY_BUCKET_SECONDS, i64::MAX, 100, None)
+        .expired(
+            bucket + 2 * EXPIRY_BUCKET_SECONDS,
+            shard,
+            i64::MAX,
+            100,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(
         (nothing.keys.len(), nothing.items_read, nothing.next),
         (0, 0, None)
     );
+    // A shard outside the index's range is a caller's bug.
+    assert_invalid(store.expired(bucket, EXPIRY_SHARDS, now, 100, None).await);
 
     // Deleting (as the purge does, guarded by the version) removes an item from the index.
     store
         .delete(&expired[0].key, Condition::VersionIs(1))
         .await
         .unwrap();
-    let after_delete = store.expired(bucket, now, 100, None).await.unwrap();
+    let after_delete = store.expired(bucket, shard, now, 100, None).await.unwrap();
     assert_eq!(after_delete.keys.len(), 4);
     assert!(after_delete.keys.iter().all(|(k, _)| k != &expired[0].key));
+}
+
+async fn case_expired_shards_partition_each_bucket(store: &dyn Store) {
+    // 160 items expiring in one hour: each is found in exactly one shard, the one its key
+    // hashes to, and the hash spreads them over every shard (no hot index partition key).
+    let bucket = 1_700_000_000 - 1_700_000_000 % EXPIRY_BUCKET_SECONDS;
+    let now = bucket + EXPIRY_BUCKET_SECONDS - 1;
+    let writes: Vec<Write> = (0..160)
+        .map(|i| {
+            let mut stored = item(
+                &format!("T#t{}#SESSION#{i}", i % 7),
+                "SESSION",
+                json!({"i": i}),
+            );
+            stored.expires_at = Some(bucket + i);
+            Write::Put(stored, Condition::Absent)
+        })
+        .collect();
+    for chunk in writes.chunks(40) {
+        store.transact(chunk.to_vec()).await.unwrap();
+    }
+    let mut found = Vec::new();
+    for shard in 0..EXPIRY_SHARDS {
+        let page = store.expired(bucket, shard, now, 100, None).await.unwrap();
+        assert_eq!(page.next, None);
+        assert!(
+            !page.keys.is_empty(),
+            "shard {shard} holds none of 160 items"
+        );
+        for (key, _) in &page.keys {
+            assert_eq!(expiry_shard(key), shard, "{key:?} found in shard {shard}");
+        }
+        found.extend(page.keys.into_iter().map(|(k, _)| k));
+    }
+    found.sort();
+    let mut wanted: Vec<Key> = writes.iter().map(|w| w.key().clone()).collect();
+    wanted.sort();
+    assert_eq!(found, wanted, "every item in exactly one shard");
+}
+
+async fn case_created_at_is_when_the_store_was_made(store: &dyn Store) {
+    // Each case gets a store made just before it (a new table on moto).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let created = store.created_at().await.unwrap();
+    assert!(
+        (now - 600..=now).contains(&created),
+        "created at {created}, now {now}"
+    );
+    // It is a fact about the table: writing items does not move it.
+    store
+        .put(item("T#acme#X", "Y", json!({})), Condition::Always)
+        .await
+        .unwrap();
+    assert_eq!(store.created_at().await.unwrap(), created);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1307,8 +1394,10 @@ mod dynamodb_failures {
             "{}",
             "not json",
             r#"{"pk":"a","sk":"b","exp_bucket":0,"expires_at":1}"#,
+            // Well formed, but from shard 1 of the bucket, not shard 0.
+            r#"{"pk":"a","sk":"b","exp_bucket":17,"expires_at":3601}"#,
         ] {
-            let result = store.expired(3600, 7200, 10, Some(token.into())).await;
+            let result = store.expired(3600, 0, 7200, 10, Some(token.into())).await;
             assert!(
                 matches!(result, Err(StoreError::Invalid(_))),
                 "{token}: got {result:?}"

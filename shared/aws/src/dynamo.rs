@@ -2,10 +2,16 @@
 //! (`portal_core::store::EmbeddedStore`); the conformance suite holds both to them.
 //!
 //! Item layout: `pk` (S), `sk` (S), `v` (N, the version), `expires_at` (N, epoch seconds, the
-//! table's TTL attribute; only when set), `exp_bucket` (N, [`expiry_bucket`] of `expires_at`; only
-//! when set) and the data fields as top-level attributes, converted with `serde_dynamo`. The
-//! global secondary index [`EXPIRY_INDEX`] (`exp_bucket`, `expires_at`; projecting the keys and
-//! `v`) lets the purge job read expired items bucket by bucket without a scan.
+//! table's TTL attribute; only when set), `exp_bucket` (N, [`expiry_partition`] of the hour of
+//! `expires_at` and the item's [`expiry_shard`]; only when set) and the data fields as top-level
+//! attributes, converted with `serde_dynamo`. The global secondary index [`EXPIRY_INDEX`]
+//! (`exp_bucket`, `expires_at`; projecting the keys and `v`) lets the purge job read expired
+//! items shard by shard of each hour without a scan; the shards keep one busy hour's writes off
+//! a single index partition key.
+//!
+//! Items written before the index was sharded carry the hour's start as `exp_bucket` (a value no
+//! shard ever has, see [`expiry_partition`]): the purge no longer reads them, and DynamoDB's TTL
+//! sweeper removes them (every read already treats them as gone once expired).
 //!
 //! Reads of the table are strongly consistent (the embedded store is linearizable); reads of the
 //! expiry index cannot be (DynamoDB indexes are eventually consistent), which the purge job
@@ -30,14 +36,15 @@ use aws_sdk_dynamodb::types::{
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use portal_core::store::{
     Bound, Condition, ExpiredPage, Item, Key, Page, Query, Store, StoreError,
-    TRANSACTION_TOKEN_SECONDS, Write, check_field, check_reserved, expiry_bucket,
-    validate_transaction,
+    TRANSACTION_TOKEN_SECONDS, Write, check_field, check_reserved, check_shard, expiry_partition,
+    expiry_shard, validate_transaction,
 };
 use serde_json::{Map, Value};
 
 use crate::sdk_error::sdk_error_reason;
 
-/// Name of the global secondary index on (`exp_bucket`, `expires_at`).
+/// Name of the global secondary index on (`exp_bucket`, `expires_at`), `exp_bucket` being the
+/// sharded hour of expiry ([`expiry_partition`]).
 pub const EXPIRY_INDEX: &str = "expiry";
 
 /// The TTL attribute (epoch seconds).
@@ -372,7 +379,8 @@ fn item_attrs(item: Item) -> Result<Attrs, StoreError> {
     attrs.insert("v".into(), number(item.version));
     if let Some(at) = item.expires_at {
         attrs.insert(TTL_ATTRIBUTE.into(), number(at));
-        attrs.insert("exp_bucket".into(), number(expiry_bucket(at)));
+        let partition = expiry_partition(at, expiry_shard(&item.key));
+        attrs.insert("exp_bucket".into(), number(partition));
     }
     Ok(attrs)
 }
@@ -524,14 +532,14 @@ fn expiry_token(last: Attrs) -> Result<String, StoreError> {
     serde_json::to_string(&map).map_err(|e| StoreError::Corrupt(format!("expiry index key: {e}")))
 }
 
-fn expiry_start(token: &str, bucket: i64) -> Result<Attrs, StoreError> {
+fn expiry_start(token: &str, partition: i64) -> Result<Attrs, StoreError> {
     let invalid = || StoreError::Invalid("malformed expiry resume token".into());
     let map: Map<String, Value> = serde_json::from_str(token).map_err(|_| invalid())?;
     let well_formed = map.len() == 4
         && map.get("pk").is_some_and(Value::is_string)
         && map.get("sk").is_some_and(Value::is_string)
         && map.get(TTL_ATTRIBUTE).is_some_and(Value::is_i64)
-        && map.get("exp_bucket").and_then(Value::as_i64) == Some(bucket);
+        && map.get("exp_bucket").and_then(Value::as_i64) == Some(partition);
     if !well_formed {
         return Err(invalid());
     }
@@ -830,10 +838,13 @@ impl Store for DynamoStore {
     async fn expired(
         &self,
         bucket: i64,
+        shard: u32,
         now: i64,
         limit: usize,
         after: Option<String>,
     ) -> Result<ExpiredPage, StoreError> {
+        check_shard(shard)?;
+        let partition = expiry_partition(bucket, shard);
         if limit == 0 {
             return Ok(ExpiredPage {
                 keys: Vec::new(),
@@ -841,14 +852,14 @@ impl Store for DynamoStore {
                 next: None,
             });
         }
-        let start = after.map(|t| expiry_start(&t, bucket)).transpose()?;
+        let start = after.map(|t| expiry_start(&t, partition)).transpose()?;
         let out = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(EXPIRY_INDEX)
             .key_condition_expression("exp_bucket = :bucket AND expires_at <= :now")
-            .expression_attribute_values(":bucket", number(bucket))
+            .expression_attribute_values(":bucket", number(partition))
             .expression_attribute_values(":now", number(now))
             .set_exclusive_start_key(start)
             .limit(clamp_limit(limit))
@@ -872,5 +883,19 @@ impl Store for DynamoStore {
             items_read,
             next,
         })
+    }
+
+    async fn created_at(&self) -> Result<i64, StoreError> {
+        let out = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| store_error("DescribeTable", e))?;
+        out.table
+            .and_then(|t| t.creation_date_time)
+            .map(|at| at.secs())
+            .ok_or_else(|| StoreError::Unavailable("DescribeTable: no creation time".into()))
     }
 }

@@ -14,7 +14,9 @@
 //! * `add` is an atomic, bounded counter update (credits never below zero, limits never above);
 //! * items may carry `expires_at` (epoch seconds). The store never hides an expired item: the
 //!   domain checks expiry against its clock on every read (DynamoDB's TTL sweeper is lazy), and
-//!   [`Condition::AbsentOrExpired`] lets a write replace an item that is logically gone.
+//!   [`Condition::AbsentOrExpired`] lets a write replace an item that is logically gone;
+//! * [`Store::expired`] reads expired items through an index keyed by the hour of expiry split
+//!   into [`EXPIRY_SHARDS`] shards ([`expiry_partition`]), never by scanning the table.
 
 use async_trait::async_trait;
 use serde::{Serialize, de::DeserializeOwned};
@@ -29,6 +31,13 @@ pub const RESERVED_ATTRIBUTES: [&str; 5] = ["pk", "sk", "v", "expires_at", "exp_
 /// Width of an expiry bucket in seconds: the purge job reads expired items bucket by bucket
 /// through an index instead of scanning the table.
 pub const EXPIRY_BUCKET_SECONDS: i64 = 3600;
+
+/// Shards of one expiry bucket. Every item expiring in the same hour would otherwise land on one
+/// index partition key, and DynamoDB writes at most ~1,000 items a second to one partition key
+/// of an index (a busy hour of logins would throttle the table's writes through the index's
+/// back-pressure); spread over 16 keys by a hash of the item's key, an hour takes ~16,000 a
+/// second. The price is 16 index queries per bucket in the purge, run concurrently.
+pub const EXPIRY_SHARDS: u32 = 16;
 
 /// Writes one transaction may hold: DynamoDB allows 100 actions, one of which is the
 /// transaction's idempotency marker.
@@ -180,6 +189,39 @@ impl Batch {
             Some(known) => Ok(known),
             None => store.get(key).await,
         }
+    }
+}
+
+/// The shard (`0..EXPIRY_SHARDS`) of an item's expiry bucket: FNV-1a of its key, spelled out
+/// rather than `std`'s hasher so that it is the same in every build and process (an item keeps
+/// its index entry's partition when it is rewritten with the same expiry bucket).
+pub fn expiry_shard(key: &Key) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.pk.bytes().chain([0]).chain(key.sk.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // The remainder is below EXPIRY_SHARDS, so it fits a u32.
+    (hash % u64::from(EXPIRY_SHARDS)) as u32
+}
+
+/// The expiry index's partition key for a shard of a bucket: the hour's number times
+/// [`EXPIRY_SHARDS`] plus the shard. A number (like the unsharded hour start it replaces, so the
+/// index's definition is unchanged); the values (~7.5 million today) never meet the unsharded
+/// ones (multiples of 3600 near 1.7 billion) that items written before sharding still carry.
+pub fn expiry_partition(bucket: i64, shard: u32) -> i64 {
+    expiry_bucket(bucket).div_euclid(EXPIRY_BUCKET_SECONDS) * i64::from(EXPIRY_SHARDS)
+        + i64::from(shard)
+}
+
+/// Refuses a shard outside `0..EXPIRY_SHARDS` (the same way in every adapter).
+pub fn check_shard(shard: u32) -> Result<(), StoreError> {
+    if shard < EXPIRY_SHARDS {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "expiry shard {shard} is not below {EXPIRY_SHARDS}"
+        )))
     }
 }
 
@@ -436,12 +478,19 @@ pub trait Store: Send + Sync {
         bound: Bound,
     ) -> Result<i64, StoreError>;
     async fn query(&self, pk: &str, query: Query) -> Result<Page, StoreError>;
-    /// Items whose expiry falls in `bucket` and is at or before `now`, across every tenant.
+    /// Items of expiry shard `shard` ([`expiry_shard`] of their key) whose expiry falls in
+    /// `bucket` and is at or before `now`, across every tenant, in expiry order. A shard at or
+    /// above [`EXPIRY_SHARDS`] is [`StoreError::Invalid`].
     async fn expired(
         &self,
         bucket: i64,
+        shard: u32,
         now: i64,
         limit: usize,
         after: Option<String>,
     ) -> Result<ExpiredPage, StoreError>;
+    /// When the store (the table) was created, in epoch seconds: every item was written after
+    /// it, so the purge's first run need not look further back (one request, made only while
+    /// the purge has no checkpoint yet).
+    async fn created_at(&self) -> Result<i64, StoreError>;
 }

@@ -92,6 +92,9 @@ pub enum StoreFault {
     /// The next `n` transactions are applied and then answered `Unavailable`, as a commit
     /// whose response was lost to a timeout.
     AppliedThenTimeout(usize),
+    /// Reads of the expiry index for this bucket or a later one answer `Unavailable` (an outage
+    /// part-way through a purge run); everything else passes.
+    ExpiredDownFrom(i64),
 }
 
 /// A store at the port boundary that injects faults into another (embedded or DynamoDB).
@@ -182,12 +185,22 @@ impl Store for FaultStore {
     async fn expired(
         &self,
         bucket: i64,
+        shard: u32,
         now: i64,
         limit: usize,
         after: Option<String>,
     ) -> Result<ExpiredPage, StoreError> {
         self.check()?;
-        self.inner.expired(bucket, now, limit, after).await
+        if let StoreFault::ExpiredDownFrom(from) = self.fault()
+            && bucket >= from
+        {
+            return Err(StoreError::Unavailable("injected index outage".into()));
+        }
+        self.inner.expired(bucket, shard, now, limit, after).await
+    }
+    async fn created_at(&self) -> Result<i64, StoreError> {
+        self.check()?;
+        self.inner.created_at().await
     }
 }
 
@@ -288,11 +301,16 @@ impl Store for RecordingStore {
     async fn expired(
         &self,
         bucket: i64,
+        shard: u32,
         now: i64,
         limit: usize,
         after: Option<String>,
     ) -> Result<ExpiredPage, StoreError> {
         self.note([after.as_deref().unwrap_or("")]);
-        self.inner.expired(bucket, now, limit, after).await
+        self.inner.expired(bucket, shard, now, limit, after).await
+    }
+    async fn created_at(&self) -> Result<i64, StoreError> {
+        self.note(["created_at"]);
+        self.inner.created_at().await
     }
 }

@@ -9,16 +9,32 @@ use async_trait::async_trait;
 
 use super::{
     Bound, Condition, ExpiredPage, Item, Key, Page, Query, Store, StoreError,
-    TRANSACTION_TOKEN_SECONDS, Write, bounded_sum, check_field, check_reserved, expiry_bucket,
+    TRANSACTION_TOKEN_SECONDS, Write, bounded_sum, check_field, check_reserved, check_shard,
+    expiry_bucket, expiry_shard,
 };
 
-#[derive(Default)]
 pub struct EmbeddedStore {
     items: Mutex<BTreeMap<Key, Item>>,
     /// Tokens of committed transactions and when they committed (wall time, like DynamoDB's
     /// idempotency window): a transaction sent again with its token is answered as applied,
     /// as DynamoDB answers a repeated `ClientRequestToken`.
     tokens: Mutex<HashMap<String, Instant>>,
+    /// Epoch seconds (system time) at construction: the table's creation time.
+    created_at: i64,
+}
+
+impl Default for EmbeddedStore {
+    fn default() -> Self {
+        Self {
+            items: Mutex::default(),
+            tokens: Mutex::default(),
+            // System time, like DynamoDB's CreationDateTime: the domain's clock (`AdjustableClock`)
+            // only ever runs at or ahead of it, so no item the domain writes predates it.
+            created_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        }
+    }
 }
 
 impl EmbeddedStore {
@@ -210,18 +226,21 @@ impl Store for EmbeddedStore {
     async fn expired(
         &self,
         bucket: i64,
+        shard: u32,
         now: i64,
         limit: usize,
         after: Option<String>,
     ) -> Result<ExpiredPage, StoreError> {
+        check_shard(shard)?;
         // Mirrors the DynamoDB index: (exp_bucket, expires_at#pk#sk) ordering, reading only
-        // items of the bucket whose expiry is at or before `now`.
+        // items of the bucket's shard whose expiry is at or before `now`.
         let map = self.lock();
         let mut found: Vec<(String, Key, u64)> = map
             .values()
             .filter(|i| {
                 i.expires_at
-                    .is_some_and(|at| at <= now && expiry_bucket(at) == bucket)
+                    .is_some_and(|at| at <= now && expiry_bucket(at) == expiry_bucket(bucket))
+                    && expiry_shard(&i.key) == shard
             })
             .map(|i| {
                 let order = format!(
@@ -247,5 +266,9 @@ impl Store for EmbeddedStore {
             keys: found.into_iter().map(|(_, k, v)| (k, v)).collect(),
             next,
         })
+    }
+
+    async fn created_at(&self) -> Result<i64, StoreError> {
+        Ok(self.created_at)
     }
 }
