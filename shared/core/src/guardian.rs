@@ -118,6 +118,15 @@ impl GuardianRecord {
 }
 
 /// The `guardian` object of login responses.
+/// The guardian a login-email guard names (see [`GuardianRecord::new_login_writes`]).
+pub fn guardian_of_login(guard: &crate::store::Item) -> Option<String> {
+    guard
+        .data
+        .get("guardian_id")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct GuardianView {
     pub id: String,

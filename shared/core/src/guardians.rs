@@ -37,12 +37,7 @@ impl Portal {
             .store
             .get(&keys::login_email(account, email_normalized))
             .await?
-            .and_then(|i| {
-                i.data
-                    .get("guardian_id")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            }))
+            .and_then(|i| crate::guardian::guardian_of_login(&i)))
     }
 }
 
@@ -125,12 +120,10 @@ impl Portal {
             item: found.iter().find(|i| i.key == lock_key).cloned(),
             key: lock_key,
         };
-        let guardian_id = found.iter().find(|i| i.key == guard_key).and_then(|i| {
-            i.data
-                .get("guardian_id")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        });
+        let guardian_id = found
+            .iter()
+            .find(|i| i.key == guard_key)
+            .and_then(crate::guardian::guardian_of_login);
         // The slot is reserved while the guardian's partition (record and family links) is
         // read: two round trips at once. The same reads for an unknown email as for a known
         // one (a partition no guardian has), so the time taken does not tell whether an

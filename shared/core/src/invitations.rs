@@ -266,12 +266,10 @@ impl Portal {
             vec![guard_key.clone(), log_key.clone()],
         )
         .await?;
-        let existing = batch.take(&guard_key).flatten().and_then(|i| {
-            i.data
-                .get("guardian_id")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        });
+        let existing = batch
+            .take(&guard_key)
+            .flatten()
+            .and_then(|i| crate::guardian::guardian_of_login(&i));
         if let Some(existing) = existing
             && self
                 .store
@@ -597,12 +595,7 @@ impl Portal {
                 &keys::login_email(account, &normalized),
             )
             .await?
-            .and_then(|i| {
-                i.data
-                    .get("guardian_id")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            });
+            .and_then(|i| crate::guardian::guardian_of_login(&i));
         let mut success = None;
         let guardian: GuardianRecord = match &existing {
             Some(id) => {

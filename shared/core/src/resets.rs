@@ -333,12 +333,8 @@ impl Portal {
         let tenant: TenantRecord = take_item(&mut found, &tenant_key)
             .ok_or(DomainError::AccountNotFound)?
             .record()?;
-        let guardian_id = take_item(&mut found, &guard_key).and_then(|i| {
-            i.data
-                .get("guardian_id")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        });
+        let guardian_id =
+            take_item(&mut found, &guard_key).and_then(|i| crate::guardian::guardian_of_login(&i));
         let guardian: Option<GuardianRecord> = match self
             .store
             .get(&keys::guardian(

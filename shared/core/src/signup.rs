@@ -356,6 +356,15 @@ impl SignupForm {
     }
 }
 
+/// The tenant record a batch read (`account_not_found` when there is none).
+fn take_tenant(batch: &mut Batch, key: &Key) -> DomainResult<crate::tenants::TenantRecord> {
+    Ok(batch
+        .take(key)
+        .flatten()
+        .ok_or(DomainError::AccountNotFound)?
+        .record()?)
+}
+
 /// A tenant that takes online sign-ups, or `signup_disabled`.
 fn open_for_signup(
     tenant: crate::tenants::TenantRecord,
@@ -414,12 +423,7 @@ impl Portal {
             ));
         }
         let mut batch = Batch::fetch(self.store.as_ref(), wanted).await?;
-        let tenant = batch
-            .get(self.store.as_ref(), &tenant_key)
-            .await?
-            .ok_or(DomainError::AccountNotFound)?
-            .record()?;
-        let tenant = open_for_signup(tenant)?;
+        let tenant = open_for_signup(take_tenant(&mut batch, &tenant_key)?)?;
         let email = parsed.map_err(|e| DomainError::Validation(vec![e]))?;
         let normalized = email.normalized();
         if batch
@@ -513,12 +517,7 @@ impl Portal {
             wanted.push(keys::signup_code(account, &email.normalized()));
         }
         let mut batch = Batch::fetch(self.store.as_ref(), wanted).await?;
-        let tenant = batch
-            .get(self.store.as_ref(), &tenant_key)
-            .await?
-            .ok_or(DomainError::AccountNotFound)?
-            .record()?;
-        open_for_signup(tenant)?;
+        open_for_signup(take_tenant(&mut batch, &tenant_key)?)?;
         let email = parsed.map_err(|e| DomainError::Validation(vec![e]))?;
         let normalized = email.normalized();
         let key = keys::signup_code(account, &normalized);
@@ -590,12 +589,7 @@ impl Portal {
         input: SignupInput,
     ) -> DomainResult<SignupOutcome> {
         let mut batch = Batch::fetch(self.store.as_ref(), signup_keys(account, &input)).await?;
-        let tenant = batch
-            .get(self.store.as_ref(), &keys::tenant_record(account))
-            .await?
-            .ok_or(DomainError::AccountNotFound)?
-            .record()?;
-        let tenant = open_for_signup(tenant)?;
+        let tenant = open_for_signup(take_tenant(&mut batch, &keys::tenant_record(account))?)?;
         let SignupForm {
             email_verification_token,
             client,
@@ -650,12 +644,7 @@ impl Portal {
                 &keys::login_email(account, &normalized),
             )
             .await?
-            .and_then(|i| {
-                i.data
-                    .get("guardian_id")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            });
+            .and_then(|i| crate::guardian::guardian_of_login(&i));
         let mut success = None;
         let catalog = batch.take(&keys::policy_catalog(account));
         // The required policies the new family has to accept (all of them: it accepted
