@@ -30,7 +30,7 @@ fn endpoint() -> BenchResult<String> {
         .map_err(|_| "PORTAL_TEST_AWS_ENDPOINT is not set (start moto: scripts/moto start)".into())
 }
 
-async fn sdk_config() -> BenchResult<SdkConfig> {
+pub(crate) async fn sdk_config() -> BenchResult<SdkConfig> {
     let policy = SdkPolicy {
         attempt_timeout: Duration::from_secs(20),
         operation_timeout: Duration::from_secs(60),
@@ -45,7 +45,7 @@ async fn sdk_config() -> BenchResult<SdkConfig> {
         .await)
 }
 
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -65,7 +65,7 @@ async fn counted_store(prefix: &str) -> BenchResult<(DynamoStore, Counter)> {
     Ok((store, counter))
 }
 
-fn signup_body(email: &str) -> Value {
+pub(crate) fn signup_body(email: &str) -> Value {
     json!({
         "client": "web", "age_confirmed": true,
         "guardian": {"first_name": "Gwen", "last_name": "Guard", "relationship": "parent"},
@@ -79,22 +79,22 @@ fn signup_body(email: &str) -> Value {
 
 /// Operations counted at the SDK boundary: totals (retries count once) and names.
 #[derive(Debug, Clone, Default)]
-struct Counter {
-    total: CallCounter,
-    names: OperationNames,
+pub(crate) struct Counter {
+    pub(crate) total: CallCounter,
+    pub(crate) names: OperationNames,
 }
 
 impl Counter {
-    fn reset(&self) {
+    pub(crate) fn reset(&self) {
         self.total.reset();
         self.names.take();
     }
 
-    fn snapshot(&self) -> BTreeMap<String, usize> {
+    pub(crate) fn snapshot(&self) -> BTreeMap<String, usize> {
         self.names.take()
     }
 
-    fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.total.total()
     }
 }
@@ -404,7 +404,7 @@ pub async fn purge(live: usize, expired: usize) -> BenchResult<()> {
 /// Names the DynamoDB operations sent (from the `x-amz-target` header of each attempt), beside
 /// [`CallCounter`]'s totals.
 #[derive(Debug, Clone, Default)]
-struct OperationNames {
+pub(crate) struct OperationNames {
     seen: Arc<std::sync::Mutex<BTreeMap<String, usize>>>,
 }
 

@@ -4,6 +4,8 @@
 //!   the embedded store;
 //! * `rss [N]`: peak RSS after N (1,000) staff logins through the handler;
 //! * `ddb-calls`, `purge`: against moto (`PORTAL_TEST_AWS_ENDPOINT`);
+//! * `latency [DELAY_MS] [RUNS]`: each flow's end-to-end time on moto with DELAY_MS (4) added
+//!   to every DynamoDB request at the SDK boundary, median of RUNS (9);
 //! * `coldstart DIR [RUNS]`: the Lambda functions in DIR under a runtime API emulation;
 //! * `summary`: merges the parts into `summary.json` and prints the table.
 //!
@@ -13,6 +15,7 @@ mod coldstart;
 mod common;
 mod ddb;
 mod inproc;
+mod latency;
 mod summary;
 
 use std::path::PathBuf;
@@ -20,7 +23,7 @@ use std::process::ExitCode;
 
 use common::BenchResult;
 
-const USAGE: &str = "usage: portal-bench inproc | rss [N] | ddb-calls | purge [LIVE EXPIRED] | coldstart DIR [RUNS] | summary";
+const USAGE: &str = "usage: portal-bench inproc | rss [N] | ddb-calls | latency [DELAY_MS RUNS] | purge [LIVE EXPIRED] | coldstart DIR [RUNS] | summary";
 
 fn runtime() -> BenchResult<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
@@ -38,6 +41,7 @@ fn run(args: &[String]) -> BenchResult<()> {
         Some("inproc") => runtime()?.block_on(inproc::run()),
         Some("rss") => runtime()?.block_on(inproc::rss(arg(args, 1, 1000))),
         Some("ddb-calls") => runtime()?.block_on(ddb::calls()),
+        Some("latency") => runtime()?.block_on(latency::run(arg(args, 1, 4), arg(args, 2, 9))),
         Some("purge") => runtime()?.block_on(ddb::purge(arg(args, 1, 10_000), arg(args, 2, 1_000))),
         Some("coldstart") => {
             let dir: PathBuf = args.get(1).ok_or(USAGE)?.into();

@@ -105,6 +105,7 @@ pub fn run() -> BenchResult<()> {
     let purge = read("purge");
     let cold = read("coldstart");
     let load = read("load");
+    let latency = read("latency");
 
     let mut ddb = Map::new();
     if let Some(measured) = calls["ddb_calls"].as_object() {
@@ -143,6 +144,7 @@ pub fn run() -> BenchResult<()> {
         "peak_rss_mb": rss["peak_rss_mb"],
         "load": load,
         "purge": purge["purge"],
+        "latency_model": latency["latency"],
         "enumeration": inproc["enumeration"],
         "machine": {"cores": cores, "cpu": cpu},
         "details": {
@@ -304,7 +306,37 @@ pub fn run() -> BenchResult<()> {
             }
         }
     }
+    print_latency(&s["latency_model"]);
     println!();
     println!("written: {}", path.display());
     Ok(())
+}
+
+/// The latency model's table: per flow, requests and end-to-end time at the injected delay.
+fn print_latency(latency: &Value) {
+    let Some(flows) = latency["flows"].as_object() else {
+        return;
+    };
+    println!();
+    println!(
+        "latency model (DynamoStore on moto, +{} ms per DynamoDB request; median of {} runs)",
+        fmt(&latency["delay_ms_per_request"]),
+        fmt(&latency["runs"])
+    );
+    println!("model ms: end to end less the time waiting for moto (the app plus the delay)");
+    println!(
+        "{:<26} {:>8} {:>10} {:>10} {:>14} {:>12}",
+        "flow", "requests", "median ms", "model ms", "model w/o a2", "injected ms"
+    );
+    for (flow, v) in flows {
+        println!(
+            "{:<26} {:>8} {:>10} {:>10} {:>14} {:>12}",
+            flow,
+            fmt(&v["requests"]),
+            fmt(&v["median_ms"]),
+            fmt(&v["model_ms"]),
+            fmt(&v["model_ms_without_argon2"]),
+            fmt(&v["injected_ms"])
+        );
+    }
 }
