@@ -7,6 +7,8 @@
 //! * `latency [DELAY_MS] [RUNS]`: each flow's end-to-end time on moto with DELAY_MS (4) added
 //!   to every DynamoDB request at the SDK boundary, median of RUNS (9);
 //! * `coldstart DIR [RUNS]`: the Lambda functions in DIR under a runtime API emulation;
+//! * `first-response DIR [DELAY_MS] [RUNS]`: `login` from spawn to its first response, with
+//!   moto behind a proxy adding DELAY_MS (4) per round trip, warm-up on and off, RUNS (9) each;
 //! * `summary`: merges the parts into `summary.json` and prints the table.
 //!
 //! Fragments go to `$BENCH_OUT` (default `target/bench`).
@@ -14,6 +16,7 @@
 mod coldstart;
 mod common;
 mod ddb;
+mod first_response;
 mod inproc;
 mod latency;
 mod summary;
@@ -23,7 +26,7 @@ use std::process::ExitCode;
 
 use common::BenchResult;
 
-const USAGE: &str = "usage: portal-bench inproc | rss [N] | ddb-calls | latency [DELAY_MS RUNS] | purge [LIVE EXPIRED] | coldstart DIR [RUNS] | summary";
+const USAGE: &str = "usage: portal-bench inproc | rss [N] | ddb-calls | latency [DELAY_MS RUNS] | purge [LIVE EXPIRED] | coldstart DIR [RUNS] | first-response DIR [DELAY_MS RUNS] | summary";
 
 fn runtime() -> BenchResult<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
@@ -46,6 +49,10 @@ fn run(args: &[String]) -> BenchResult<()> {
         Some("coldstart") => {
             let dir: PathBuf = args.get(1).ok_or(USAGE)?.into();
             coldstart::run(&dir, arg(args, 2, 9))
+        }
+        Some("first-response") => {
+            let dir: PathBuf = args.get(1).ok_or(USAGE)?.into();
+            first_response::run(&dir, arg(args, 2, 4), arg(args, 3, 9))
         }
         Some("summary") => summary::run(),
         _ => Err(USAGE.into()),

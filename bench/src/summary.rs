@@ -106,6 +106,7 @@ pub fn run() -> BenchResult<()> {
     let cold = read("coldstart");
     let load = read("load");
     let latency = read("latency");
+    let first = read("first_response");
 
     let mut ddb = Map::new();
     if let Some(measured) = calls["ddb_calls"].as_object() {
@@ -145,6 +146,7 @@ pub fn run() -> BenchResult<()> {
         "load": load,
         "purge": purge["purge"],
         "latency_model": latency["latency"],
+        "first_response": first["first_response"],
         "enumeration": inproc["enumeration"],
         "machine": {"cores": cores, "cpu": cpu},
         "details": {
@@ -307,6 +309,7 @@ pub fn run() -> BenchResult<()> {
         }
     }
     print_latency(&s["latency_model"]);
+    print_first_response(&s["first_response"]);
     println!();
     println!("written: {}", path.display());
     Ok(())
@@ -337,6 +340,33 @@ fn print_latency(latency: &Value) {
             fmt(&v["model_ms"]),
             fmt(&v["model_ms_without_argon2"]),
             fmt(&v["injected_ms"])
+        );
+    }
+}
+
+/// `login` from spawn to its first response, warm-up on and off.
+fn print_first_response(first: &Value) {
+    let Some(login) = first["login"].as_object() else {
+        return;
+    };
+    println!();
+    println!(
+        "login, spawn to first response (moto behind a proxy: +{} ms per round trip, +{} ms per new connection)",
+        fmt(&first["delay_ms_per_round_trip"]),
+        fmt(&first["delay_ms_per_new_connection"])
+    );
+    println!(
+        "{:<12} {:>12} {:>10} {:>14} {:>12}",
+        "warm-up", "total ms", "init ms", "invocation ms", "connections"
+    );
+    for (name, v) in login {
+        println!(
+            "{:<12} {:>12} {:>10} {:>14} {:>12}",
+            name.trim_start_matches("warm_up_"),
+            fmt(&v["spawn_to_first_response_ms"]),
+            fmt(&v["spawn_to_next_ms"]),
+            fmt(&v["next_to_response_ms"]),
+            fmt(&v["connections_opened"])
         );
     }
 }

@@ -4,6 +4,9 @@
 //! Environment: `TABLE_NAME`, `PORTAL_URL`, `MAIL_FROM`, and the token-signing key either as
 //! `SIGNING_KEY_SECRET_ARN` (Secrets Manager, read once per cold start) or `SIGNING_KEY`
 //! (tests, local invokes). Logs are JSON lines through `tracing`.
+//!
+//! Measurement switch: `PORTAL_WARM_UP=off` skips the init-time warm-up call (see [`warm_up`]),
+//! only so that `portal-bench first-response` can show what it saves. Leave it unset.
 
 use std::sync::Arc;
 
@@ -122,8 +125,16 @@ pub async fn portal_from_env(issues_tokens: bool) -> Result<Portal, Error> {
         portal_url,
     };
     portal.hasher.prepare().await?;
-    warm_up(portal.store.as_ref()).await;
+    if warm_up_enabled() {
+        warm_up(portal.store.as_ref()).await;
+    }
     Ok(portal)
+}
+
+/// Whether init opens the store connection: always, unless `PORTAL_WARM_UP=off` (a
+/// measurement switch for the benchmark, never set in the stack).
+fn warm_up_enabled() -> bool {
+    std::env::var("PORTAL_WARM_UP").map_or(true, |v| v != "off")
 }
 
 /// Opens the DynamoDB connection during init (one read of a key nobody writes), so that the
