@@ -106,29 +106,49 @@ pub async fn app_from_env(function: Function) -> Result<App, Error> {
 /// and re-sends already composed notices): it gets a throwaway key and no secret access.
 pub async fn portal_from_env(issues_tokens: bool) -> Result<Portal, Error> {
     let config = portal_aws::sdk_config().await;
-    let store =
-        portal_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), env("TABLE_NAME")?);
-    let (key, portal_url) = if issues_tokens {
-        (signing_key(&config).await?, env("PORTAL_URL")?)
-    } else {
-        let throwaway = portal_core::tokens::new_token()?.0.into_bytes();
-        (throwaway.into(), String::new())
+    let store: Arc<dyn Store> = Arc::new(portal_aws::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        env("TABLE_NAME")?,
+    ));
+    let hasher = PasswordHasherConfig::default();
+    // Init's waits overlap: the dummy hash (CPU, on the blocking pool), the signing key (a
+    // Secrets Manager round trip) and the store warm-up (DynamoDB's handshake and one read).
+    // The first caller of a new environment waits for init, so a warm-up run after the rest
+    // would only move the handshake from the request into init; run beside the hash, it is
+    // hidden (docs/performance.md, "Warm first request").
+    let warm = async {
+        if warm_up_enabled() {
+            warm_up(store.as_ref()).await;
+        }
     };
-    let portal = Portal {
-        store: Arc::new(store) as Arc<dyn Store>,
+    let (key, prepared, ()) =
+        tokio::join!(key_and_url(issues_tokens, &config), hasher.prepare(), warm);
+    let (key, portal_url) = key?;
+    prepared?;
+    Ok(Portal {
+        store,
         mailer: mailer(&config),
         sms: sms_sender(&config),
         clock: Arc::new(SystemClock),
-        hasher: PasswordHasherConfig::default(),
+        hasher,
         security: portal_core::security::SecurityPolicy::default(),
         signer: TokenSigner::new(&key)?,
         portal_url,
-    };
-    portal.hasher.prepare().await?;
-    if warm_up_enabled() {
-        warm_up(portal.store.as_ref()).await;
+    })
+}
+
+/// The token-signing key and `PORTAL_URL` of a function that issues tokens; a throwaway key
+/// and no URL for the scheduled job (see [`portal_from_env`]).
+async fn key_and_url(
+    issues_tokens: bool,
+    config: &aws_config::SdkConfig,
+) -> Result<(SecretSlice<u8>, String), Error> {
+    if issues_tokens {
+        Ok((signing_key(config).await?, env("PORTAL_URL")?))
+    } else {
+        let throwaway = portal_core::tokens::new_token()?.0.into_bytes();
+        Ok((throwaway.into(), String::new()))
     }
-    Ok(portal)
 }
 
 /// Whether init opens the store connection: always, unless `PORTAL_WARM_UP=off` (a
