@@ -185,9 +185,24 @@ pub async fn run(function: Function) -> Result<(), Error> {
     .await
 }
 
-/// One invocation: API Gateway's request in, the app's response out.
+/// One invocation: API Gateway's request in, the app's response out, within the invocation's
+/// deadline (see [`time_left`]): when the app has not answered by then (a dependency that hangs
+/// or keeps timing out), the caller gets the contract's 503 `service_unavailable` problem with
+/// `Retry-After` (the one an unavailable store gets, from `portal_http::problem`) instead of
+/// Lambda killing the invocation and API Gateway answering a bare 502/504.
+///
+/// Cutting the work off drops the flow at an await point, as a Lambda timeout would stop it,
+/// but while the function can still answer. That is safe for the store: each write is a single
+/// DynamoDB request (applied or not), a transaction is all-or-nothing, and a transaction whose
+/// answer was lost is retried (by the SDK and by `Store::transact`, once) with the same
+/// idempotency token, so it is never applied twice; a 503 tells the caller the outcome is unknown
+/// and a retry is fine, exactly as for a store timeout. The SDK's own timeouts and standard
+/// retries (`portal_aws::SdkPolicy`: 1 s connect, 2 s per attempt, 5 s per operation) usually end
+/// a slow request first; the deadline bounds a flow of several slow requests.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let request_id = req.lambda_context_ref().map(|c| c.request_id.clone());
+    let context = req.lambda_context_ref();
+    let request_id = context.map(|c| c.request_id.clone());
+    let budget = context.and_then(|c| time_left(c.deadline, std::time::SystemTime::now()));
     let (parts, body) = req.into_parts();
     let bytes = match body {
         Body::Empty => Bytes::new(),
@@ -195,12 +210,23 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Body::Binary(b) => Bytes::from(b),
         _ => Bytes::new(),
     };
-    let response = app
-        .handle(
-            http::Request::from_parts(parts, bytes),
-            request_id.as_deref(),
-        )
-        .await;
+    let work = app.handle(
+        http::Request::from_parts(parts, bytes),
+        request_id.as_deref(),
+    );
+    let response = match budget {
+        Some(budget) => match tokio::time::timeout(budget, work).await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::warn!(
+                    budget_ms = budget.as_millis() as u64,
+                    "invocation deadline reached: answering 503"
+                );
+                deadline_reached(request_id.as_deref())
+            }
+        },
+        None => work.await,
+    };
     let (parts, body) = response.into_parts();
     let body = if body.is_empty() {
         Body::Empty
@@ -211,4 +237,49 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         }
     };
     Response::from_parts(parts, body)
+}
+
+/// The time the app may take: until the invocation's deadline (`deadline_ms`, milliseconds
+/// since the epoch, from the runtime's `Lambda-Runtime-Deadline-Ms`) less a margin for
+/// answering: a tenth of what is left, at most 1 s (24 s of a 25 s function; 450 ms of 500).
+/// `None` without a deadline (0: no Lambda context, as in local invokes of the handler).
+pub fn time_left(deadline_ms: u64, now: std::time::SystemTime) -> Option<std::time::Duration> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(deadline_ms);
+    let left = deadline.duration_since(now).unwrap_or_default();
+    let margin = (left / 10).min(std::time::Duration::from_secs(1));
+    Some(left - margin)
+}
+
+/// The answer when the deadline cuts the work off: a dependency did not answer in time, which
+/// the contract answers like an unavailable store.
+fn deadline_reached(request_id: Option<&str>) -> http::Response<Bytes> {
+    let err = portal_core::DomainError::Store(portal_core::store::StoreError::Unavailable(
+        "the invocation deadline was reached".into(),
+    ));
+    portal_http::problem::from_domain(&err, request_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::time_left;
+
+    #[test]
+    fn the_budget_keeps_a_margin_of_a_tenth_at_most_one_second() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let at = |ms: u64| 1_000_000 + ms;
+        assert_eq!(time_left(at(25_000), now), Some(Duration::from_secs(24)));
+        assert_eq!(time_left(at(500), now), Some(Duration::from_millis(450)));
+        assert_eq!(time_left(at(0), now), Some(Duration::ZERO));
+        assert_eq!(
+            time_left(999_000, now),
+            Some(Duration::ZERO),
+            "already past"
+        );
+        assert_eq!(time_left(0, now), None, "no deadline given");
+    }
 }
