@@ -4,68 +4,6 @@ use serde_json::{Map, Value, json};
 
 use crate::common::{BenchResult, out_dir, r3};
 
-/// The fewest DynamoDB requests each flow could make, and why (see docs/performance.md).
-const MINIMUM: &[(&str, u64, &str)] = &[
-    (
-        "staff_login",
-        2,
-        "one read round trip (BatchGetItem: tenant, terms, lock, username guard with what the \
-         check needs) and one TransactWriteItems (session, user-session index, audit); a login \
-         must read before it may write, so 2 is the floor",
-    ),
-    (
-        "get_session",
-        1,
-        "one GetItem of the session item (the signed token names it; expiry checked on read)",
-    ),
-    (
-        "activity_post",
-        2,
-        "every key is known from the token: one BatchGetItem (session, staff record, terms) and \
-         one conditional write moving the idle deadline (an UpdateItem with the liveness \
-         condition could even fold the session read into it); today 4: session GetItem, \
-         PutItem, actor BatchGetItem, terms GetItem",
-    ),
-    (
-        "signup",
-        3,
-        "one BatchGetItem (tenant, terms, login-email guard), one Query of the tenant's policies \
-         (0 if the tenant record carried the required policy versions), one TransactWriteItems \
-         (family, guardian, email guard, session, audit); today 3 GetItem + 2 Query + 1 write",
-    ),
-    (
-        "invite_accept",
-        4,
-        "BatchGetItem (tenant, invitation by token hash, email guard), BatchGetItem/Query of the \
-         family and its policies (keys from the invitation), one TransactWriteItems (guardian, \
-         guard, membership, invitation used, session, audit); today 6 GetItem + 2 Query + 2 \
-         TransactWriteItems",
-    ),
-    (
-        "forgot_password",
-        3,
-        "BatchGetItem (tenant, username guard), GetItem of the staff record (key from the guard; \
-         2 reads become 1 if the guard carried the email), one TransactWriteItems with the \
-         sending-limit counter as a conditional update beside the token and audit; the \
-         unknown-user path must then make the same 3 requests (today 3 vs 5: a timing oracle)",
-    ),
-    (
-        "reset_complete",
-        4,
-        "BatchGetItem (token by hash, tenant), GetItem of the user (key from the token), Query of \
-         the user's sessions, one TransactWriteItems (password, token used, sessions ended, \
-         audit; up to 100 items); today 3 GetItem + 2 Query + 3 TransactWriteItems",
-    ),
-    (
-        "sms_reset",
-        2,
-        "one BatchGetItem (session, acting staff, target staff, tenant: all keys from the token \
-         and path) and one TransactWriteItems (idle deadline on the session version, SMS credit \
-         decrement conditioned on >= 1, token, audit); a refund write only when the send fails; \
-         today 10",
-    ),
-];
-
 fn read(name: &str) -> Value {
     let path = out_dir().join(format!("{name}.json"));
     std::fs::read_to_string(&path)
@@ -105,16 +43,19 @@ pub fn run() -> BenchResult<()> {
     let purge = read("purge");
     let cold = read("coldstart");
     let load = read("load");
+    let latency = read("latency");
+    let first = read("first_response");
 
+    // Written by tests/e2e/ddb_calls.rs (one definition of the routes, their budgets, floors
+    // and reasons): route -> {requests, bound, floor, why, operations}.
     let mut ddb = Map::new();
-    if let Some(measured) = calls["ddb_calls"].as_object() {
-        for (flow, v) in measured {
-            let mut entry = json!({"calls": v["calls"], "operations": v["operations"]});
-            if let Some((_, min, why)) = MINIMUM.iter().find(|(f, _, _)| f == flow) {
-                entry["minimum"] = json!(min);
-                entry["why"] = json!(why);
-            }
-            ddb.insert(flow.clone(), entry);
+    if let Some(measured) = calls.as_object() {
+        for (route, v) in measured {
+            ddb.insert(
+                route.clone(),
+                json!({"calls": v["requests"], "floor": v["floor"], "why": v["why"],
+                       "operations": v["operations"]}),
+            );
         }
     }
 
@@ -143,6 +84,8 @@ pub fn run() -> BenchResult<()> {
         "peak_rss_mb": rss["peak_rss_mb"],
         "load": load,
         "purge": purge["purge"],
+        "latency_model": latency["latency"],
+        "first_response": first["first_response"],
         "enumeration": inproc["enumeration"],
         "machine": {"cores": cores, "cpu": cpu},
         "details": {
@@ -190,26 +133,14 @@ pub fn run() -> BenchResult<()> {
         "< 1000",
         num(&s["get_session_p99_us"]).map(|r| r < 1000.0),
     );
-    if let Some(flows) = s["ddb_calls"].as_object() {
-        for (flow, v) in flows {
-            let goal = match flow.as_str() {
-                "staff_login" => Some(2.0),
-                "get_session" => Some(1.0),
-                _ => None,
-            };
-            let min = v["minimum"]
-                .as_u64()
-                .map(|m| format!("min {m}"))
-                .unwrap_or_default();
-            let goal_text = match goal {
-                Some(g) => format!("<= {g} ({min})"),
-                None => min,
-            };
+    if let Some(routes) = s["ddb_calls"].as_object() {
+        for (route, v) in routes {
+            let floor = num(&v["floor"]);
             row(
-                format!("ddb_calls.{flow}"),
+                format!("ddb_calls {route}"),
                 &v["calls"],
-                &goal_text,
-                goal.and_then(|g| num(&v["calls"]).map(|c| c <= g)),
+                &floor.map(|f| format!("floor {f}")).unwrap_or_default(),
+                floor.and_then(|f| num(&v["calls"]).map(|c| c <= f)),
             );
         }
     }
@@ -310,7 +241,65 @@ pub fn run() -> BenchResult<()> {
             }
         }
     }
+    print_latency(&s["latency_model"]);
+    print_first_response(&s["first_response"]);
     println!();
     println!("written: {}", path.display());
     Ok(())
+}
+
+/// The latency model's table: per flow, requests and end-to-end time at the injected delay.
+fn print_latency(latency: &Value) {
+    let Some(flows) = latency["flows"].as_object() else {
+        return;
+    };
+    println!();
+    println!(
+        "latency model (DynamoStore on moto, +{} ms per DynamoDB request; median of {} runs)",
+        fmt(&latency["delay_ms_per_request"]),
+        fmt(&latency["runs"])
+    );
+    println!("model ms: end to end less the time waiting for moto (the app plus the delay)");
+    println!(
+        "{:<26} {:>8} {:>10} {:>10} {:>14} {:>12}",
+        "flow", "requests", "median ms", "model ms", "model w/o a2", "injected ms"
+    );
+    for (flow, v) in flows {
+        println!(
+            "{:<26} {:>8} {:>10} {:>10} {:>14} {:>12}",
+            flow,
+            fmt(&v["requests"]),
+            fmt(&v["median_ms"]),
+            fmt(&v["model_ms"]),
+            fmt(&v["model_ms_without_argon2"]),
+            fmt(&v["injected_ms"])
+        );
+    }
+}
+
+/// `login` from spawn to its first response, warm-up on and off.
+fn print_first_response(first: &Value) {
+    let Some(login) = first["login"].as_object() else {
+        return;
+    };
+    println!();
+    println!(
+        "login, spawn to first response (moto behind a proxy: +{} ms per round trip, +{} ms per new connection)",
+        fmt(&first["delay_ms_per_round_trip"]),
+        fmt(&first["delay_ms_per_new_connection"])
+    );
+    println!(
+        "{:<12} {:>12} {:>10} {:>14} {:>12}",
+        "warm-up", "total ms", "init ms", "invocation ms", "connections"
+    );
+    for (name, v) in login {
+        println!(
+            "{:<12} {:>12} {:>10} {:>14} {:>12}",
+            name.trim_start_matches("warm_up_"),
+            fmt(&v["spawn_to_first_response_ms"]),
+            fmt(&v["spawn_to_next_ms"]),
+            fmt(&v["next_to_response_ms"]),
+            fmt(&v["connections_opened"])
+        );
+    }
 }

@@ -285,3 +285,43 @@ async fn a_function_serves_only_its_own_routes() {
         portal_lambda::handle(&app, lambda_http::request::from_str(&text).unwrap()).await;
     assert_eq!(response.status().as_u16(), 404);
 }
+
+/// A store that never answers: the invocation's deadline (from the Lambda context) cuts the work
+/// off and the caller gets the contract's 503 instead of a function timeout.
+#[tokio::test]
+async fn a_hanging_store_answers_503_before_the_invocation_deadline() {
+    use crate::support::faults::{FaultStore, StoreFault};
+    use lambda_http::RequestExt;
+
+    let fixture = setup().await;
+    let mut portal = fixture.portal.clone();
+    portal.store = FaultStore::new(portal.store.clone(), StoreFault::Hang);
+    let app = App::new(portal, Some(Function::Login));
+    let text = fixture
+        .fill(&std::fs::read_to_string(format!("{EVENTS}/login/post-staff-login.json")).unwrap());
+    let mut context = lambda_http::Context::default();
+    context.request_id = "deadline-test".into();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    context.deadline = now_ms + 300;
+    let request = lambda_http::request::from_str(&text)
+        .unwrap()
+        .with_lambda_context(context);
+
+    // Generous: fails instead of hanging when nothing bounds the work.
+    let response = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        portal_lambda::handle(&app, request),
+    )
+    .await
+    .expect("the handler answers before the outer timeout");
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let Body::Text(body) = response.body() else {
+        panic!("a problem body")
+    };
+    let problem: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(problem["code"], "service_unavailable");
+}

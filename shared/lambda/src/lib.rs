@@ -4,6 +4,9 @@
 //! Environment: `TABLE_NAME`, `PORTAL_URL`, `MAIL_FROM`, and the token-signing key either as
 //! `SIGNING_KEY_SECRET_ARN` (Secrets Manager, read once per cold start) or `SIGNING_KEY`
 //! (tests, local invokes). Logs are JSON lines through `tracing`.
+//!
+//! Measurement switch: `PORTAL_WARM_UP=off` skips the init-time warm-up call (see [`warm_up`]),
+//! only so that `portal-bench first-response` can show what it saves. Leave it unset.
 
 use std::sync::Arc;
 
@@ -103,27 +106,55 @@ pub async fn app_from_env(function: Function) -> Result<App, Error> {
 /// and re-sends already composed notices): it gets a throwaway key and no secret access.
 pub async fn portal_from_env(issues_tokens: bool) -> Result<Portal, Error> {
     let config = portal_aws::sdk_config().await;
-    let store =
-        portal_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), env("TABLE_NAME")?);
-    let (key, portal_url) = if issues_tokens {
-        (signing_key(&config).await?, env("PORTAL_URL")?)
-    } else {
-        let throwaway = portal_core::tokens::new_token()?.0.into_bytes();
-        (throwaway.into(), String::new())
+    let store: Arc<dyn Store> = Arc::new(portal_aws::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        env("TABLE_NAME")?,
+    ));
+    let hasher = PasswordHasherConfig::default();
+    // Init's waits overlap: the dummy hash (CPU, on the blocking pool), the signing key (a
+    // Secrets Manager round trip) and the store warm-up (DynamoDB's handshake and one read).
+    // The first caller of a new environment waits for init, so a warm-up run after the rest
+    // would only move the handshake from the request into init; run beside the hash, it is
+    // hidden (docs/performance.md, "Warm first request").
+    let warm = async {
+        if warm_up_enabled() {
+            warm_up(store.as_ref()).await;
+        }
     };
-    let portal = Portal {
-        store: Arc::new(store) as Arc<dyn Store>,
+    let (key, prepared, ()) =
+        tokio::join!(key_and_url(issues_tokens, &config), hasher.prepare(), warm);
+    let (key, portal_url) = key?;
+    prepared?;
+    Ok(Portal {
+        store,
         mailer: mailer(&config),
         sms: sms_sender(&config),
         clock: Arc::new(SystemClock),
-        hasher: PasswordHasherConfig::default(),
+        hasher,
         security: portal_core::security::SecurityPolicy::default(),
         signer: TokenSigner::new(&key)?,
         portal_url,
-    };
-    portal.hasher.prepare().await?;
-    warm_up(portal.store.as_ref()).await;
-    Ok(portal)
+    })
+}
+
+/// The token-signing key and `PORTAL_URL` of a function that issues tokens; a throwaway key
+/// and no URL for the scheduled job (see [`portal_from_env`]).
+async fn key_and_url(
+    issues_tokens: bool,
+    config: &aws_config::SdkConfig,
+) -> Result<(SecretSlice<u8>, String), Error> {
+    if issues_tokens {
+        Ok((signing_key(config).await?, env("PORTAL_URL")?))
+    } else {
+        let throwaway = portal_core::tokens::new_token()?.0.into_bytes();
+        Ok((throwaway.into(), String::new()))
+    }
+}
+
+/// Whether init opens the store connection: always, unless `PORTAL_WARM_UP=off` (a
+/// measurement switch for the benchmark, never set in the stack).
+fn warm_up_enabled() -> bool {
+    std::env::var("PORTAL_WARM_UP").map_or(true, |v| v != "off")
 }
 
 /// Opens the DynamoDB connection during init (one read of a key nobody writes), so that the
@@ -154,9 +185,24 @@ pub async fn run(function: Function) -> Result<(), Error> {
     .await
 }
 
-/// One invocation: API Gateway's request in, the app's response out.
+/// One invocation: API Gateway's request in, the app's response out, within the invocation's
+/// deadline (see [`time_left`]): when the app has not answered by then (a dependency that hangs
+/// or keeps timing out), the caller gets the contract's 503 `service_unavailable` problem with
+/// `Retry-After` (the one an unavailable store gets, from `portal_http::problem`) instead of
+/// Lambda killing the invocation and API Gateway answering a bare 502/504.
+///
+/// Cutting the work off drops the flow at an await point, as a Lambda timeout would stop it,
+/// but while the function can still answer. That is safe for the store: each write is a single
+/// DynamoDB request (applied or not), a transaction is all-or-nothing, and a transaction whose
+/// answer was lost is retried (by the SDK and by `Store::transact`, once) with the same
+/// idempotency token, so it is never applied twice; a 503 tells the caller the outcome is unknown
+/// and a retry is fine, exactly as for a store timeout. The SDK's own timeouts and standard
+/// retries (`portal_aws::SdkPolicy`: 1 s connect, 2 s per attempt, 5 s per operation) usually end
+/// a slow request first; the deadline bounds a flow of several slow requests.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let request_id = req.lambda_context_ref().map(|c| c.request_id.clone());
+    let context = req.lambda_context_ref();
+    let request_id = context.map(|c| c.request_id.clone());
+    let budget = context.and_then(|c| time_left(c.deadline, std::time::SystemTime::now()));
     let (parts, body) = req.into_parts();
     let bytes = match body {
         Body::Empty => Bytes::new(),
@@ -164,12 +210,23 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Body::Binary(b) => Bytes::from(b),
         _ => Bytes::new(),
     };
-    let response = app
-        .handle(
-            http::Request::from_parts(parts, bytes),
-            request_id.as_deref(),
-        )
-        .await;
+    let work = app.handle(
+        http::Request::from_parts(parts, bytes),
+        request_id.as_deref(),
+    );
+    let response = match budget {
+        Some(budget) => match tokio::time::timeout(budget, work).await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::warn!(
+                    budget_ms = budget.as_millis() as u64,
+                    "invocation deadline reached: answering 503"
+                );
+                deadline_reached(request_id.as_deref())
+            }
+        },
+        None => work.await,
+    };
     let (parts, body) = response.into_parts();
     let body = if body.is_empty() {
         Body::Empty
@@ -180,4 +237,49 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         }
     };
     Response::from_parts(parts, body)
+}
+
+/// The time the app may take: until the invocation's deadline (`deadline_ms`, milliseconds
+/// since the epoch, from the runtime's `Lambda-Runtime-Deadline-Ms`) less a margin for
+/// answering: a tenth of what is left, at most 1 s (24 s of a 25 s function; 450 ms of 500).
+/// `None` without a deadline (0: no Lambda context, as in local invokes of the handler).
+pub fn time_left(deadline_ms: u64, now: std::time::SystemTime) -> Option<std::time::Duration> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(deadline_ms);
+    let left = deadline.duration_since(now).unwrap_or_default();
+    let margin = (left / 10).min(std::time::Duration::from_secs(1));
+    Some(left - margin)
+}
+
+/// The answer when the deadline cuts the work off: a dependency did not answer in time, which
+/// the contract answers like an unavailable store.
+fn deadline_reached(request_id: Option<&str>) -> http::Response<Bytes> {
+    let err = portal_core::DomainError::Store(portal_core::store::StoreError::Unavailable(
+        "the invocation deadline was reached".into(),
+    ));
+    portal_http::problem::from_domain(&err, request_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::time_left;
+
+    #[test]
+    fn the_budget_keeps_a_margin_of_a_tenth_at_most_one_second() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let at = |ms: u64| 1_000_000 + ms;
+        assert_eq!(time_left(at(25_000), now), Some(Duration::from_secs(24)));
+        assert_eq!(time_left(at(500), now), Some(Duration::from_millis(450)));
+        assert_eq!(time_left(at(0), now), Some(Duration::ZERO));
+        assert_eq!(
+            time_left(999_000, now),
+            Some(Duration::ZERO),
+            "already past"
+        );
+        assert_eq!(time_left(0, now), None, "no deadline given");
+    }
 }

@@ -95,6 +95,9 @@ pub enum StoreFault {
     /// Reads of the expiry index for this bucket or a later one answer `Unavailable` (an outage
     /// part-way through a purge run); everything else passes.
     ExpiredDownFrom(i64),
+    /// Every call waits forever, as a request to a DynamoDB that accepted the connection and
+    /// never answers (what the invocation deadline is for).
+    Hang,
 }
 
 /// A store at the port boundary that injects faults into another (embedded or DynamoDB).
@@ -122,9 +125,10 @@ impl FaultStore {
         *self.fault.lock().unwrap()
     }
 
-    fn check(&self) -> Result<(), StoreError> {
+    async fn check(&self) -> Result<(), StoreError> {
         match self.fault() {
             StoreFault::Down => Err(StoreError::Unavailable("injected outage".into())),
+            StoreFault::Hang => std::future::pending().await,
             _ => Ok(()),
         }
     }
@@ -133,19 +137,19 @@ impl FaultStore {
 #[async_trait]
 impl Store for FaultStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.get(key).await
     }
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.get_many(keys).await
     }
     async fn put(&self, item: Item, c: Condition) -> Result<(), StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.put(item, c).await
     }
     async fn delete(&self, key: &Key, c: Condition) -> Result<(), StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.delete(key, c).await
     }
     async fn apply(&self, writes: &[Write], token: &str) -> Result<(), StoreError> {
@@ -153,6 +157,7 @@ impl Store for FaultStore {
             StoreFault::Down | StoreFault::TransactionsFail => {
                 Err(StoreError::Unavailable("injected outage".into()))
             }
+            StoreFault::Hang => std::future::pending().await,
             StoreFault::AppliedThenTimeout(n) if n > 0 => {
                 self.inner.apply(writes, token).await?;
                 self.set(StoreFault::AppliedThenTimeout(n - 1));
@@ -165,7 +170,7 @@ impl Store for FaultStore {
         }
     }
     async fn was_applied(&self, token: &str) -> Result<bool, StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.was_applied(token).await
     }
     async fn add(
@@ -175,11 +180,11 @@ impl Store for FaultStore {
         delta: i64,
         bound: Bound,
     ) -> Result<i64, StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.add(key, field, delta, bound).await
     }
     async fn query(&self, pk: &str, q: Query) -> Result<Page, StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.query(pk, q).await
     }
     async fn expired(
@@ -190,7 +195,7 @@ impl Store for FaultStore {
         limit: usize,
         after: Option<String>,
     ) -> Result<ExpiredPage, StoreError> {
-        self.check()?;
+        self.check().await?;
         if let StoreFault::ExpiredDownFrom(from) = self.fault()
             && bucket >= from
         {
@@ -199,7 +204,7 @@ impl Store for FaultStore {
         self.inner.expired(bucket, shard, now, limit, after).await
     }
     async fn created_at(&self) -> Result<i64, StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.created_at().await
     }
 }
