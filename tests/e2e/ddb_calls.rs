@@ -107,9 +107,9 @@ const BUDGET: &[(&str, usize, usize, &str)] = &[
     ),
     (
         "POST /a/{account}/portal/login",
-        5,
         4,
-        "BatchGet(tenant, policy catalog, lock, login guard); reserve ‖ Query guardian partition (record, family links); one transaction ‖ Query the active family's acceptances",
+        4,
+        "BatchGet(tenant, policy catalog, lock, login guard); reserve the slot while the guardian partition is queried (record, links: the primary's link carries the family's accepted versions); one transaction (session, audit, settlement)",
     ),
     (
         "POST /a/{account}/portal/session/family",
@@ -185,9 +185,9 @@ const BUDGET: &[(&str, usize, usize, &str)] = &[
     ),
     (
         "POST /a/{account}/office/families/{family_id}/policies/{policy_id}/manual-accept",
-        2,
-        2,
-        "BatchGet(session, staff, terms, family, policy, catalog); one transaction",
+        3,
+        3,
+        "BatchGet(session, staff, terms, family, policy, catalog); GetItem the primary's link (key from the family record); one transaction (acceptance, the link's accepted versions, audit, idle deadline)",
     ),
     (
         "POST /a/{account}/portal/invitations",

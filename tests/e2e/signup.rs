@@ -25,6 +25,7 @@ both_stores!(
     concurrent_signups_with_one_email_create_one_family,
     validation_codes_are_limited_per_address,
     policies_gate_setup_and_new_versions_must_be_accepted_again,
+    the_primary_login_knows_what_is_pending_as_the_family_routes_do,
     guardians_sign_in_and_see_their_family,
     logins_belong_to_one_account,
 );
@@ -792,4 +793,138 @@ async fn a_signup_the_store_refuses_leaves_nothing_behind() {
     .await
     .expect(204);
     sign_up(&app, "half@guard.test").await;
+}
+
+/// The primary's login answers pending policies from the versions its link records (no read of
+/// the acceptances); the family routes read the acceptances. Both must agree after every kind
+/// of change: the primary accepting, staff accepting, a new version, a new required policy, a
+/// change of primary guardian.
+async fn the_primary_login_knows_what_is_pending_as_the_family_routes_do(backend: Backend) {
+    let app = without_validation(backend).await;
+    let owner = app.owner_token().await;
+    let waiver = app.create_policy(&owner, "Waiver", true).await;
+    app.create_policy(&owner, "Newsletter", false).await;
+    let family = sign_up(&app, "p@guard.test").await;
+    let family_id = family["family_id"].as_str().unwrap().to_owned();
+    let pending_ids = |v: &Value| -> Vec<(String, u64)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["id"].as_str().unwrap().to_owned(),
+                    p["version"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // The login's view, checked against the family route's.
+    let check = |email: &'static str, expected: Vec<(String, u64)>| {
+        let app = &app;
+        async move {
+            let login = app
+                .post(
+                    &app.at("portal/login"),
+                    None,
+                    json!({"email": email, "password": GUARDIAN_PASSWORD}),
+                )
+                .await;
+            let body = login.expect(200).clone();
+            let mut got = pending_ids(&body["pending_policies"]);
+            got.sort();
+            let mut want = expected;
+            want.sort();
+            assert_eq!(got, want, "login of {email}: {body}");
+            assert_eq!(body["setup_complete"], want.is_empty());
+            let t = body["token"].as_str().unwrap();
+            let fam = app.get(&app.at("portal/family"), Some(t)).await;
+            assert_eq!(fam.expect(200)["setup_complete"], want.is_empty());
+            t.to_owned()
+        }
+    };
+    let t = check("p@guard.test", vec![(waiver.clone(), 1)]).await;
+    app.post(
+        &app.at("portal/policies/accept"),
+        Some(&t),
+        json!({"policies": [{"id": waiver, "version": 1}]}),
+    )
+    .await
+    .expect(200);
+    check("p@guard.test", vec![]).await;
+    // A new version, then a new required policy.
+    app.put(
+        &app.at(&format!("office/policies/{waiver}")),
+        Some(&owner),
+        json!({"title": "Waiver", "body": "New text", "required": true}),
+    )
+    .await
+    .expect(200);
+    check("p@guard.test", vec![(waiver.clone(), 2)]).await;
+    let photos = app.create_policy(&owner, "Photo release", true).await;
+    check(
+        "p@guard.test",
+        vec![(waiver.clone(), 2), (photos.clone(), 1)],
+    )
+    .await;
+    // Staff accept one on the family's behalf.
+    app.post(
+        &app.at(&format!(
+            "office/families/{family_id}/policies/{waiver}/manual-accept"
+        )),
+        Some(&owner),
+        json!({"note": "signed at the desk"}),
+    )
+    .await
+    .expect(200);
+    let t = check("p@guard.test", vec![(photos.clone(), 1)]).await;
+    app.post(
+        &app.at("portal/policies/accept"),
+        Some(&t),
+        json!({"policies": [{"id": photos, "version": 1}]}),
+    )
+    .await
+    .expect(200);
+    let t = check("p@guard.test", vec![]).await;
+    // A new primary: their login reads the acceptances, and sees the family's state.
+    let (second, _) = crate::secondary::secondary(&app, &t, "s@guard.test").await;
+    app.put(
+        &app.at(&format!("office/families/{family_id}/primary-guardian")),
+        Some(&owner),
+        json!({"guardian_id": second}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &app.at("portal/login"),
+        None,
+        json!({"email": "s@guard.test", "password": crate::secondary::SECONDARY_PASSWORD}),
+    )
+    .await
+    .expect(200);
+    let login = app
+        .post(
+            &app.at("portal/login"),
+            None,
+            json!({"email": "s@guard.test", "password": crate::secondary::SECONDARY_PASSWORD}),
+        )
+        .await;
+    assert_eq!(login.expect(200)["setup_complete"], true, "{}", login.body);
+    app.put(
+        &app.at(&format!("office/policies/{photos}")),
+        Some(&owner),
+        json!({"title": "Photo release", "body": "v2", "required": true}),
+    )
+    .await
+    .expect(200);
+    let login = app
+        .post(
+            &app.at("portal/login"),
+            None,
+            json!({"email": "s@guard.test", "password": crate::secondary::SECONDARY_PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        pending_ids(&login.expect(200)["pending_policies"]),
+        vec![(photos.clone(), 2)]
+    );
 }

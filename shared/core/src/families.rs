@@ -75,6 +75,12 @@ pub struct Membership {
     /// The family's access generation when the link was made.
     #[serde(default)]
     pub generation: u64,
+    /// On the primary's link: the latest version of each policy the family has accepted,
+    /// written with every acceptance, so that the primary's login and family requests know
+    /// what is pending without reading the acceptances. `None`: not known (secondary links,
+    /// links made before it existed, a new primary): read them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<std::collections::BTreeMap<String, u32>>,
 }
 
 impl Membership {
@@ -130,7 +136,9 @@ pub struct FamilyContext {
     pub actor: GuardianActor,
     pub family: FamilyRecord,
     pub family_version: u64,
+    /// The guardian's side of the link, and its version.
     pub membership: Membership,
+    pub membership_version: u64,
     /// Required policies whose current version the family has not accepted.
     pub pending: Vec<PendingPolicy>,
     /// The account's policies (summaries) and, when any is required, the family's
@@ -341,7 +349,7 @@ impl Portal {
                 (read, catalog)
             }
             None => {
-                let member_key = keys::family_member(&account, &family_id, &actor.guardian.id);
+                let member_key = keys::guardian_family(&account, &actor.guardian.id, &family_id);
                 let family_key = keys::family(&account, &family_id);
                 let mut found = self
                     .store
@@ -355,10 +363,8 @@ impl Portal {
                 (read, None)
             }
         };
-        let membership: Membership = read
-            .membership
-            .ok_or(DomainError::AccessRevoked)?
-            .record()?;
+        let membership_item = read.membership.ok_or(DomainError::AccessRevoked)?;
+        let membership: Membership = membership_item.record()?;
         let family_item = read.family.ok_or(DomainError::AccessRevoked)?;
         let family: FamilyRecord = family_item.record()?;
         if !membership.is_live(&family) {
@@ -382,6 +388,7 @@ impl Portal {
             family_version: family_item.version,
             family,
             membership,
+            membership_version: membership_item.version,
             pending,
             policies,
             accepted,

@@ -238,13 +238,22 @@ impl Portal {
             Some(&guardian.id),
             serde_json::json!({"persistent": stay_logged_in}),
         )?);
+        // A primary's link records what the family accepted: no read of the acceptances.
+        let known = active.and_then(|m| match m.role {
+            crate::families::Role::Primary => m.accepted.clone(),
+            crate::families::Role::Secondary => None,
+        });
         let pending = async {
-            match &active_id {
-                Some(fid) => self
+            match (&active_id, known) {
+                (Some(_), Some(accepted)) => {
+                    let policies = self.policy_catalog(account, catalog).await?;
+                    Ok(Some(crate::policy::pending_against(&policies, &accepted)))
+                }
+                (Some(fid), None) => self
                     .pending_policies_in(account, fid, catalog)
                     .await
                     .map(Some),
-                None => DomainResult::Ok(None),
+                (None, _) => DomainResult::Ok(None),
             }
         };
         let (committed, pending) =

@@ -670,6 +670,7 @@ impl Portal {
             role: Role::Secondary,
             added_at: now,
             generation: family.access_generation,
+            accepted: None,
         };
         invitation.status = InvitationStatus::Accepted;
         let mut accepted = self.invitation_item(account, &invitation, version + 1)?;

@@ -9,7 +9,7 @@ use crate::audit::Actor;
 use crate::clock::rfc3339_epoch;
 use crate::contact::parse_text;
 use crate::error::{DomainError, DomainResult, FieldError, FieldErrors};
-use crate::families::{FamilyContext, FamilyRecord};
+use crate::families::{FamilyContext, FamilyRecord, Membership, Role};
 use crate::keys;
 use crate::portal::Portal;
 use crate::staff::StaffActor;
@@ -383,6 +383,37 @@ impl Portal {
             .collect())
     }
 
+    /// The primary's link with the family's accepted versions after `chosen` (see
+    /// `Membership::accepted`), on the version the gate read. `None` when no policy is
+    /// required: the gate then did not read the acceptances, and none is needed to tell what
+    /// is pending (a policy becomes required only with a new version, which no acceptance
+    /// can have yet).
+    fn primary_link_after(
+        &self,
+        ctx: &FamilyContext,
+        chosen: &[&PolicySummary],
+    ) -> DomainResult<Option<Write>> {
+        if ctx.membership.role != Role::Primary || !ctx.policies.iter().any(|p| p.required) {
+            return Ok(None);
+        }
+        let mut accepted = crate::policy::latest_accepted(&ctx.accepted);
+        for c in chosen {
+            let v = accepted.entry(c.id.clone()).or_insert(c.version);
+            *v = (*v).max(c.version);
+        }
+        let mut link = ctx.membership.clone();
+        link.accepted = Some(accepted);
+        let key = keys::guardian_family(
+            &ctx.actor.auth.account,
+            &ctx.actor.guardian.id,
+            &ctx.family.id,
+        );
+        Ok(Some(Write::Put(
+            Item::from_record(key, &link)?.with_version(ctx.membership_version + 1),
+            Condition::VersionIs(ctx.membership_version),
+        )))
+    }
+
     /// `POST portal/policies/accept` (primary only: the context was taken for writing).
     pub async fn accept_policies(
         &self,
@@ -425,9 +456,15 @@ impl Portal {
         errors.finish()?;
         let now = self.clock.epoch();
         let actor = Actor::guardian(&ctx.actor.guardian.id);
-        for batch in chosen.chunks(10) {
+        let batches: Vec<&[&PolicySummary]> = chosen.chunks(10).collect();
+        for (n, batch) in batches.iter().enumerate() {
             let mut writes = Vec::new();
-            for p in batch {
+            if n + 1 == batches.len()
+                && let Some(link) = self.primary_link_after(ctx, &chosen)?
+            {
+                writes.push(link);
+            }
+            for p in batch.iter() {
                 let acceptance = Acceptance {
                     policy_id: p.id.clone(),
                     version: p.version,
@@ -550,20 +587,30 @@ impl Portal {
             Some(family_id),
             json!({"policy_id": policy.id, "version": policy.version, "staff_id": actor.record.id, "note": note}),
         )?;
-        self.transact_as(
-            &actor.auth,
-            vec![
-                Write::Put(
-                    Item::from_record(
-                        keys::policy_acceptance(account, family_id, &policy.id, policy.version),
-                        &acceptance,
-                    )?,
-                    Condition::Always,
-                ),
-                audit,
-            ],
-        )
-        .await?;
+        let mut writes = vec![
+            Write::Put(
+                Item::from_record(
+                    keys::policy_acceptance(account, family_id, &policy.id, policy.version),
+                    &acceptance,
+                )?,
+                Condition::Always,
+            ),
+            audit,
+        ];
+        // The primary's link keeps the family's accepted versions (where it does).
+        let link_key = keys::guardian_family(account, &family.0.primary_guardian_id, family_id);
+        if let Some(item) = self.store.get(&link_key).await? {
+            let mut link: Membership = item.record()?;
+            if let Some(accepted) = link.accepted.as_mut() {
+                let v = accepted.entry(policy.id.clone()).or_insert(policy.version);
+                *v = (*v).max(policy.version);
+                writes.push(Write::Put(
+                    Item::from_record(link_key, &link)?.with_version(item.version + 1),
+                    Condition::VersionIs(item.version),
+                ));
+            }
+        }
+        self.transact_as(&actor.auth, writes).await?;
         if !family.0.setup_finalized {
             let catalog = along.find(&keys::policy_catalog(account));
             if self

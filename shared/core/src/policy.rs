@@ -1,6 +1,8 @@
 //! A policy, a family's acceptance of one of its versions, and what is pending. The flows are
 //! in `policies`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::audit::Actor;
@@ -92,4 +94,32 @@ pub fn still_pending(policies: &[PolicySummary], accepted: &[Acceptance]) -> Vec
             version: p.version,
         })
         .collect()
+}
+
+/// The required policies whose current version is not the one `accepted` records (policy id ->
+/// the latest version the family accepted; versions only grow, so the latest is the one that
+/// can be current).
+pub fn pending_against(
+    policies: &[PolicySummary],
+    accepted: &BTreeMap<String, u32>,
+) -> Vec<PendingPolicy> {
+    policies
+        .iter()
+        .filter(|p| p.required && accepted.get(&p.id) != Some(&p.version))
+        .map(|p| PendingPolicy {
+            id: p.id.clone(),
+            title: p.title.clone(),
+            version: p.version,
+        })
+        .collect()
+}
+
+/// The latest accepted version of each policy among `acceptances`.
+pub fn latest_accepted(acceptances: &[Acceptance]) -> BTreeMap<String, u32> {
+    let mut latest = BTreeMap::new();
+    for a in acceptances {
+        let v = latest.entry(a.policy_id.clone()).or_insert(a.version);
+        *v = (*v).max(a.version);
+    }
+    latest
 }

@@ -285,6 +285,8 @@ impl Portal {
             role: Role::Primary,
             added_at: self.clock.epoch(),
             generation: family.access_generation,
+            // The family's acceptances are not read here: the new primary's requests read them.
+            accepted: None,
         };
         let mut writes = vec![
             Write::Delete(keys::primary_email(account, &old_email), Condition::Always),

@@ -232,8 +232,9 @@ impl Portal {
             wanted.push(terms_key.clone());
         }
         let family_keys = match (&claims.kind, &claims.fam) {
+            // The guardian's side of the link (it carries the primary's accepted policies).
             (SubjectKind::Guardian, Some(family_id)) => Some((
-                keys::family_member(account, family_id, &claims.sub),
+                keys::guardian_family(account, &claims.sub, family_id),
                 keys::family(account, family_id),
                 keys::policy_catalog(account),
             )),

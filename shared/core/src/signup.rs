@@ -718,6 +718,8 @@ impl Portal {
             role: Role::Primary,
             added_at: now,
             generation: family.access_generation,
+            // A new family has accepted nothing yet.
+            accepted: Some(Default::default()),
         };
         // Index 0: the primary-email guard, so a lost race is recognised as email_in_use.
         writes.insert(
