@@ -24,6 +24,7 @@ both_stores!(
     nobody_sets_the_password_of_a_more_privileged_member,
     a_reset_completes_with_a_hundred_and_fifty_links_outstanding,
     writes_whose_answer_was_lost_are_answered_as_applied,
+    parallel_writes_on_one_session_all_commit_and_move_its_idle_deadline,
     a_primary_change_revokes_forty_guardians_and_sixty_invitations,
 );
 
@@ -465,4 +466,101 @@ async fn a_primary_change_revokes_forty_guardians_and_sixty_invitations(backend:
             "s{i}: {told:?}"
         );
     }
+}
+
+/// The idle-deadline move rides in each write route's own transaction (conditioned on the
+/// session existing, not on its version): parallel writes on one session all commit, a
+/// commit whose answer was lost is answered as applied, the deadline moves with the last write,
+/// and a logout still ends the session at once.
+async fn parallel_writes_on_one_session_all_commit_and_move_its_idle_deadline(backend: Backend) {
+    let store = FaultStore::new(store_for(backend).await, StoreFault::None);
+    let app = TestApp::spawn_on(store.clone()).await;
+    let owner = app.owner_token().await;
+    // Writes that share nothing but the session (each makes its own user group).
+    let mut tasks = JoinSet::new();
+    for i in 0..20 {
+        let client = app.client.clone();
+        let url = app.url(&app.at("office/user-groups"));
+        let token = owner.clone();
+        tasks.spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"name": format!("Group {i}"),
+                              "permissions": {"staff": "view", "families": "view", "settings": "none"}}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(s) = tasks.join_next().await {
+        statuses.push(s.unwrap());
+    }
+    assert_eq!(count(&statuses, 201), 20, "{statuses:?}");
+    let groups = app.get(&app.at("office/user-groups"), Some(&owner)).await;
+    assert_eq!(
+        groups.expect(200)["user_groups"].as_array().unwrap().len(),
+        20
+    );
+    // A write whose commit (route change and deadline move together) lost its answer.
+    store.set(StoreFault::AppliedThenTimeout(1));
+    app.patch(
+        &app.at("office/settings"),
+        Some(&owner),
+        json!({"business_name": "After a timeout"}),
+    )
+    .await
+    .expect(200);
+    store.set(StoreFault::None);
+    let settings = app.get(&app.at("office/settings"), Some(&owner)).await;
+    assert_eq!(settings.expect(200)["business_name"], "After a timeout");
+    // 50 minutes, a write, 50 minutes: alive only because the write moved the deadline.
+    app.advance_clock(3000).await;
+    app.post(
+        &app.at("office/policies"),
+        Some(&owner),
+        json!({"title": "Waiver", "body": "Text", "required": false}),
+    )
+    .await
+    .expect(201);
+    app.advance_clock(3000).await;
+    app.get(&app.at("session"), Some(&owner)).await.expect(200);
+    // A GET does not move it: 61 more minutes end the session.
+    app.advance_clock(3660).await;
+    app.get(&app.at("session"), Some(&owner))
+        .await
+        .expect_problem(401, "unauthenticated");
+    // Logout during a burst of writes: afterwards the session is dead, whatever the writes did.
+    let token = app.owner_token().await;
+    let mut tasks = JoinSet::new();
+    for i in 0..10 {
+        let client = app.client.clone();
+        let url = app.url(&app.at("office/user-groups"));
+        let token = token.clone();
+        tasks.spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"name": format!("Burst {i}"),
+                              "permissions": {"staff": "none", "families": "view", "settings": "none"}}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    app.post(&app.at("logout"), Some(&token), json!({}))
+        .await
+        .expect(204);
+    while let Some(s) = tasks.join_next().await {
+        let status = s.unwrap();
+        assert!(status == 201 || status == 401, "{status}");
+    }
+    app.get(&app.at("session"), Some(&token))
+        .await
+        .expect_problem(401, "unauthenticated");
 }
