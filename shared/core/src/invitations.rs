@@ -306,30 +306,28 @@ impl Portal {
         // The invitation, its link, the audit entry and the sending allowance in one
         // transaction; a concurrent send to the same address moves the send log on: read it
         // again.
-        let first_log = std::sync::Mutex::new(batch.take(&log_key));
-        let allowance = crate::retry::optimistic(|| async {
-            let log = match first_log.lock().ok().and_then(|mut l| l.take()) {
-                Some(read) => read,
-                None => self.store.get(&log_key).await?,
-            };
-            let (log_item, log_condition, allowance) =
-                self.allowance_item(&log_key, log.as_ref())?;
-            let writes = vec![
-                Write::Put(
-                    self.invitation_item(&account, &invitation, 1)?,
-                    Condition::Absent,
-                ),
-                Write::Put(self.token_item(&account, &invitation)?, Condition::Absent),
-                audit.clone(),
-                Write::Put(log_item, log_condition),
-            ];
-            match self.transact_as(&ctx.actor.auth, writes).await {
-                Ok(()) => Ok(Some(allowance)),
-                Err(StoreError::TransactionConflict(Some(3))) => Ok(None),
-                Err(e) => Err(e.into()),
-            }
-        })
-        .await?;
+        let (account_ref, invitation_ref, audit_ref) = (&account, &invitation, &audit);
+        let ((), allowance) = self
+            .with_allowance(&log_key, batch.take(&log_key), |allowance| async move {
+                let writes = vec![
+                    Write::Put(
+                        self.invitation_item(account_ref, invitation_ref, 1)?,
+                        Condition::Absent,
+                    ),
+                    Write::Put(
+                        self.token_item(account_ref, invitation_ref)?,
+                        Condition::Absent,
+                    ),
+                    audit_ref.clone(),
+                    allowance,
+                ];
+                match self.transact_as(&ctx.actor.auth, writes).await {
+                    Ok(()) => Ok(Some(())),
+                    Err(StoreError::TransactionConflict(Some(3))) => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await?;
         if let Err(e) = self.send_invitation(ctx, &invitation, &token).await {
             // Not delivered: nothing stays behind and the allowance is given back.
             self.return_allowance(allowance).await;

@@ -64,6 +64,35 @@ impl Portal {
         .await
     }
 
+    /// Commits the caller's writes together with one sending allowance: `commit` gets the
+    /// allowance's write (to put where its conflict indexes expect it) and answers `Some` once
+    /// committed, `None` when that write lost to a concurrent send to the same address; the
+    /// log is then read again. `read`: the log as the caller's batch read it (`None`: read now).
+    pub async fn with_allowance<T, F, Fut>(
+        &self,
+        key: &Key,
+        read: Option<Option<Item>>,
+        commit: F,
+    ) -> DomainResult<(T, Allowance)>
+    where
+        F: Fn(crate::store::Write) -> Fut,
+        Fut: std::future::Future<Output = DomainResult<Option<T>>>,
+    {
+        let first = std::sync::Mutex::new(read);
+        let commit = &commit;
+        crate::retry::optimistic(|| async {
+            let read = first.lock().ok().and_then(|mut f| f.take());
+            let log = match read {
+                Some(log) => log,
+                None => self.store.get(key).await?,
+            };
+            let (item, condition, allowance) = self.allowance_item(key, log.as_ref())?;
+            let done = commit(crate::store::Write::Put(item, condition)).await?;
+            Ok(done.map(|done| (done, allowance)))
+        })
+        .await
+    }
+
     /// One allowance as the send log's next state, to be put under the returned condition,
     /// possibly inside the caller's own transaction: from the log `current` as read, so a
     /// concurrent send fails the write and the caller reads again. `Err(TooManyRequests)` when

@@ -422,16 +422,10 @@ impl Portal {
         (log_key, log): (&Key, Option<Item>),
         hash: &str,
     ) -> DomainResult<(Issued, Allowance)> {
-        let first_read = std::sync::Mutex::new(Some(log));
         let charged = channel == Channel::Sms;
-        crate::retry::optimistic(|| async {
-            let first = first_read.lock().ok().and_then(|mut l| l.take());
-            let log = match first {
-                Some(log) => log,
-                None => self.store.get(log_key).await?,
-            };
-            let (item, condition, allowance) = self.allowance_item(log_key, log.as_ref())?;
-            let mut writes = vec![Write::Put(item, condition)];
+        let actor = &actor;
+        self.with_allowance(log_key, Some(log), |allowance| async move {
+            let mut writes = vec![allowance];
             if charged {
                 writes.push(Self::credit_change(account, -1));
             }
@@ -441,8 +435,8 @@ impl Portal {
             };
             writes.extend(link);
             match self.transact_maybe_as(auth, writes).await {
-                Ok(()) => Ok(Some((issued, allowance))),
-                // Another send to this address got in first: read its log again.
+                Ok(()) => Ok(Some(issued)),
+                // Another send to this address got in first (index 0: the allowance).
                 Err(StoreError::TransactionConflict(Some(0))) => Ok(None),
                 Err(StoreError::TransactionConflict(Some(1))) if charged => {
                     Err(DomainError::InsufficientSmsCredits)

@@ -446,34 +446,26 @@ impl Portal {
             tries: 0,
         };
         let log_key = send_log_key(account, MessageKind::ValidationCode, &normalized);
-        let first_log = std::sync::Mutex::new(batch.take(&log_key));
-        let allowance = crate::retry::optimistic(|| async {
-            let log = match first_log.lock().ok().and_then(|mut l| l.take()) {
-                Some(read) => read,
-                None => self.store.get(&log_key).await?,
-            };
-            let (log_item, log_condition, allowance) =
-                self.allowance_item(&log_key, log.as_ref())?;
-            let now = self.clock.epoch();
-            // A new code replaces the old one (and its tries).
-            let item = Item::from_record(key.clone(), &record)?
-                .with_version(now as u64)
-                .expiring_at(now + self.security.code_seconds);
-            let written = self
-                .store
-                .transact(vec![
-                    Write::Put(log_item, log_condition),
-                    Write::Put(item, Condition::Always),
-                ])
-                .await;
-            match written {
-                Ok(()) => Ok(Some(allowance)),
-                // Another send to this address got in first: read its log again.
-                Err(StoreError::TransactionConflict(Some(0))) => Ok(None),
-                Err(e) => Err(e.into()),
-            }
-        })
-        .await?;
+        let (code_key, record_ref) = (&key, &record);
+        let ((), allowance) = self
+            .with_allowance(&log_key, batch.take(&log_key), |allowance| async move {
+                let now = self.clock.epoch();
+                // A new code replaces the old one (and its tries).
+                let item = Item::from_record(code_key.clone(), record_ref)?
+                    .with_version(now as u64)
+                    .expiring_at(now + self.security.code_seconds);
+                match self
+                    .store
+                    .transact(vec![allowance, Write::Put(item, Condition::Always)])
+                    .await
+                {
+                    Ok(()) => Ok(Some(())),
+                    // Another send to this address got in first (index 0: the allowance).
+                    Err(StoreError::TransactionConflict(Some(0))) => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await?;
         let mail = compose_email(
             email.as_str(),
             &tenant.business_name,
