@@ -820,6 +820,80 @@ impl Portal {
         .await
     }
 
+    /// A guardian changes their own password (the hosted `change-password` page; the JSON API
+    /// has no such route). The same rules as staff: the current password is checked under the
+    /// login's own lockout counter (`WrongCurrentPassword` when wrong), the policy applies to
+    /// the new one, every session of the guardian ends (the credential epoch moves), the change
+    /// is audited as `password.changed` and the guardian is told by email.
+    pub async fn change_guardian_password(
+        &self,
+        actor: &crate::families::GuardianActor,
+        current_password: SecretString,
+        new_password: SecretString,
+    ) -> DomainResult<()> {
+        let account = &actor.auth.account;
+        let guardian = &actor.guardian;
+        let lock_key = self.lock_key(
+            account,
+            crate::lockout::LoginKind::Guardian,
+            &guardian.email.normalized(),
+        );
+        let tenant_key = keys::tenant_record(account);
+        let mut found = self
+            .store
+            .get_many(&[lock_key.clone(), tenant_key.clone()])
+            .await?;
+        let lock = crate::lockout::LockRead {
+            item: take_item(&mut found, &lock_key),
+            key: lock_key,
+        };
+        let (verified, success) = self
+            .check_credentials_deferred(
+                lock,
+                &PasswordAttempt(current_password),
+                guardian.password_hash.as_ref(),
+            )
+            .await?;
+        if verified == Verified::No {
+            return Err(DomainError::WrongCurrentPassword);
+        }
+        let password = match Password::parse(new_password, "new_password") {
+            Ok(p) => p,
+            Err(e) => {
+                self.transact_settling(Vec::new(), success, None).await?;
+                return Err(DomainError::Validation(vec![e]));
+            }
+        };
+        let tenant: TenantRecord = take_item(&mut found, &tenant_key)
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
+        let hash = self.hasher.hash(&password).await?;
+        let mut changed = guardian.clone();
+        changed.replace_password(hash);
+        let version = actor.guardian_version;
+        let writes = vec![
+            // A concurrent change of the record (another password change, a reset) wins; this
+            // one answers `conflict` rather than overwrite it.
+            Write::Put(
+                Item::from_record(keys::guardian(account, &changed.id), &changed)?
+                    .with_version(version + 1),
+                Condition::VersionIs(version),
+            ),
+            self.audit_write(
+                account,
+                Actor::guardian(&changed.id),
+                "password.changed",
+                Some(&changed.id),
+                json!({"by": "self"}),
+            )?,
+        ];
+        self.transact_settling(writes, success, Some(&actor.auth))
+            .await?;
+        self.send_password_notice(account, &tenant, Some(&changed.email))
+            .await;
+        Ok(())
+    }
+
     /// Sets a staff member's password in one transaction (record and login copy with the
     /// bumped credential epoch, audit, the caller's idle deadline, and the settlement of a
     /// checked current password), from the record as read; a concurrent change of the record

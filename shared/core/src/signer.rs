@@ -45,6 +45,8 @@ pub(crate) struct Claims {
 /// Signs and checks bearer tokens with one HMAC key (at least 32 bytes).
 #[derive(Clone)]
 pub struct TokenSigner {
+    /// The key itself, for the keys derived from it ([`TokenSigner::derive_key`]).
+    root: SecretSlice<u8>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -64,10 +66,24 @@ impl TokenSigner {
         validation.validate_exp = false;
         validation.validate_aud = false;
         Ok(Self {
+            root: SecretSlice::from(key.to_vec()),
             encoding: EncodingKey::from_secret(key),
             decoding: DecodingKey::from_secret(key),
             validation,
         })
+    }
+
+    /// A 32-byte key for another purpose (the hosted pages' cookie sealing and CSRF tokens),
+    /// derived from the signing key so that there is one secret to keep and rotate, and so
+    /// that no purpose's key is the signing key: SHA-256 over a purpose label and the key.
+    pub fn derive_key(&self, purpose: &str) -> zeroize::Zeroizing<[u8; 32]> {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(b"portal derived key v1\0");
+        hasher.update((purpose.len() as u64).to_be_bytes());
+        hasher.update(purpose.as_bytes());
+        hasher.update(self.root.expose_secret());
+        zeroize::Zeroizing::new(hasher.finalize().into())
     }
 
     pub(crate) fn sign(&self, claims: &Claims) -> DomainResult<String> {

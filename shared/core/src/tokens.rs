@@ -36,6 +36,11 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
     Ok(bytes)
 }
 
+/// Fills `buf` from the OS RNG (nonces of the pages' sealed cookies).
+pub fn fill_random(buf: &mut [u8]) -> Result<(), RandomError> {
+    getrandom::fill(buf).map_err(|e| RandomError(e.to_string()))
+}
+
 /// A new opaque id (16 random bytes, base64url: 22 characters, path-safe).
 pub fn new_id() -> Result<String, RandomError> {
     Ok(URL_SAFE_NO_PAD.encode(random_bytes::<16>()?))

@@ -93,7 +93,11 @@ impl App {
             }
         };
         let account = params.get("account").unwrap_or_default().to_owned();
-        let response = match self.run(route, &params, &req).await {
+        let response = match self.run_page(route, &params, &req).await {
+            Some(response) => Ok(response),
+            None => self.run(route, &params, &req).await,
+        };
+        let response = match response {
             Ok(response) => response,
             Err(err) => {
                 if matches!(err, DomainError::Internal(_) | DomainError::Store(_)) {
@@ -112,6 +116,22 @@ impl App {
             "request"
         );
         response
+    }
+
+    /// A hosted page (HTML): the pages answer every outcome themselves, errors included.
+    async fn run_page(
+        &self,
+        route: &'static Route,
+        params: &Params,
+        req: &Request<Bytes>,
+    ) -> Option<Response<Bytes>> {
+        match route.id {
+            #[cfg(feature = "pages")]
+            crate::routes::RouteId::Page(page) => {
+                Some(crate::pages::handle(&self.portal, page, params, req).await)
+            }
+            _ => None,
+        }
     }
 
     async fn run(&self, route: &'static Route, params: &Params, req: &Request<Bytes>) -> Outcome {

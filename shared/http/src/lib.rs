@@ -4,6 +4,8 @@
 
 mod app;
 mod handlers;
+#[cfg(feature = "pages")]
+mod pages;
 pub mod problem;
 pub mod request;
 pub mod response;

@@ -228,6 +228,16 @@ fn answer(err: &DomainError) -> Answer {
     }
 }
 
+/// The stable code a domain error is answered with (the hosted pages say it in words).
+pub fn code_of(err: &DomainError) -> &'static str {
+    answer(err).code
+}
+
+/// The status a domain error is answered with.
+pub fn status_of(err: &DomainError) -> StatusCode {
+    answer(err).status
+}
+
 /// Maps a domain error. Internal details never reach the client: a 500 carries only the
 /// request id (the cause is in the log line of that id).
 pub fn from_domain(err: &DomainError, request_id: Option<&str>) -> Response<Bytes> {

@@ -58,7 +58,7 @@ pub fn query_params(req: &Request<Bytes>) -> Result<Vec<(String, String)>, Domai
         .collect()
 }
 
-fn percent_decode(s: &str) -> Result<String, DomainError> {
+pub(crate) fn percent_decode(s: &str) -> Result<String, DomainError> {
     let bad = || DomainError::Malformed("invalid query string".into());
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

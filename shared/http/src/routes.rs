@@ -15,16 +15,19 @@ pub enum Function {
     ResetPassword,
     Revoke,
     Office,
+    /// The hosted pages (HTML, `PAGES.md`).
+    Pages,
 }
 
 impl Function {
-    pub const ALL: [Function; 6] = [
+    pub const ALL: [Function; 7] = [
         Function::Login,
         Function::Signup,
         Function::Invite,
         Function::ResetPassword,
         Function::Revoke,
         Function::Office,
+        Function::Pages,
     ];
 
     pub fn name(self) -> &'static str {
@@ -35,6 +38,7 @@ impl Function {
             Function::ResetPassword => "reset-password",
             Function::Revoke => "revoke",
             Function::Office => "office",
+            Function::Pages => "pages",
         }
     }
 
@@ -112,6 +116,36 @@ pub enum RouteId {
     SendStaffReset,
     SendGuardianReset,
     SetGuardianPassword,
+    /// A hosted page (function `pages`): its guard is the page's own cookie check.
+    Page(Page),
+}
+
+/// The hosted pages and their form posts (`PAGES.md`). A page and its form share one path:
+/// `GET` shows it, `POST` submits it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Page {
+    SignIn,
+    StaffSignIn,
+    Terms,
+    StaffHome,
+    ForgotPassword,
+    ResetPassword,
+    SignUp,
+    Policies,
+    Family,
+    FamilySwitch,
+    FamilyAge,
+    FamilyInvite,
+    FamilyInvitationResend,
+    FamilyInvitationCancel,
+    FamilyRevoke,
+    Invitation,
+    ChangePassword,
+    SignOut,
+    /// The tenant's colours as CSS custom properties.
+    Theme,
+    /// The stylesheet, under a content-hashed name.
+    Asset,
 }
 
 #[derive(Debug, Clone)]
@@ -192,6 +226,56 @@ pub static ROUTES: &[Route] = &[
     route!(PUT "/a/{account}/office/guardians/{guardian_id}/password" => ResetPassword, Office(FamiliesTask, Full), SetGuardianPassword),
 ];
 
+macro_rules! page {
+    ($method:ident $path:literal => $page:ident) => {
+        Route {
+            method: Method::$method,
+            path: $path,
+            function: Function::Pages,
+            guard: Public,
+            id: RouteId::Page(Page::$page),
+        }
+    };
+}
+
+/// The hosted pages: paths no API route uses, under the account like the API's.
+pub static PAGE_ROUTES: &[Route] = &[
+    page!(GET "/a/{account}/sign-in" => SignIn),
+    page!(POST "/a/{account}/sign-in" => SignIn),
+    page!(GET "/a/{account}/staff-sign-in" => StaffSignIn),
+    page!(POST "/a/{account}/staff-sign-in" => StaffSignIn),
+    page!(GET "/a/{account}/terms" => Terms),
+    page!(POST "/a/{account}/terms" => Terms),
+    page!(GET "/a/{account}/staff-home" => StaffHome),
+    page!(GET "/a/{account}/forgot-password" => ForgotPassword),
+    page!(POST "/a/{account}/forgot-password" => ForgotPassword),
+    page!(GET "/a/{account}/reset-password" => ResetPassword),
+    page!(POST "/a/{account}/reset-password" => ResetPassword),
+    page!(GET "/a/{account}/sign-up" => SignUp),
+    page!(POST "/a/{account}/sign-up" => SignUp),
+    page!(GET "/a/{account}/policies" => Policies),
+    page!(POST "/a/{account}/policies" => Policies),
+    page!(GET "/a/{account}/family" => Family),
+    page!(POST "/a/{account}/family/switch" => FamilySwitch),
+    page!(POST "/a/{account}/family/age-confirmation" => FamilyAge),
+    page!(POST "/a/{account}/family/invitations" => FamilyInvite),
+    page!(POST "/a/{account}/family/invitations/{invitation_id}/resend" => FamilyInvitationResend),
+    page!(POST "/a/{account}/family/invitations/{invitation_id}/cancel" => FamilyInvitationCancel),
+    page!(POST "/a/{account}/family/secondary-users/{user_id}/revoke" => FamilyRevoke),
+    page!(GET "/a/{account}/invitation" => Invitation),
+    page!(POST "/a/{account}/invitation" => Invitation),
+    page!(GET "/a/{account}/change-password" => ChangePassword),
+    page!(POST "/a/{account}/change-password" => ChangePassword),
+    page!(POST "/a/{account}/sign-out" => SignOut),
+    page!(GET "/a/{account}/theme.css" => Theme),
+    page!(GET "/a/{account}/assets/{file}" => Asset),
+];
+
+/// Every route: the API's, then the pages'.
+pub fn all_routes() -> impl Iterator<Item = &'static Route> {
+    ROUTES.iter().chain(PAGE_ROUTES.iter())
+}
+
 /// Path parameters of a matched route, by name.
 #[derive(Debug, Default, Clone)]
 pub struct Params(Vec<(&'static str, String)>);
@@ -242,10 +326,7 @@ pub enum Lookup {
 /// Finds the route for a request among those `function` serves (`None`: every route).
 pub fn lookup(method: &Method, path: &str, function: Option<Function>) -> Lookup {
     let mut allowed = Vec::new();
-    for route in ROUTES
-        .iter()
-        .filter(|r| function.is_none_or(|f| r.function == f))
-    {
+    for route in all_routes().filter(|r| function.is_none_or(|f| r.function == f)) {
         if let Some(params) = match_path(route.path, path) {
             if route.method == *method {
                 return Lookup::Found(route, params);
@@ -264,11 +345,10 @@ pub fn lookup(method: &Method, path: &str, function: Option<Function>) -> Lookup
 pub fn routes_json() -> serde_json::Value {
     let functions: Vec<&str> = Function::ALL
         .iter()
-        .filter(|f| ROUTES.iter().any(|r| r.function == **f))
+        .filter(|f| all_routes().any(|r| r.function == **f))
         .map(|f| f.name())
         .collect();
-    let routes: Vec<serde_json::Value> = ROUTES
-        .iter()
+    let routes: Vec<serde_json::Value> = all_routes()
         .map(|r| {
             serde_json::json!({
                 "method": r.method.as_str(),
@@ -308,8 +388,9 @@ mod tests {
 
     #[test]
     fn every_route_is_unique() {
-        for (i, a) in ROUTES.iter().enumerate() {
-            for b in &ROUTES[i + 1..] {
+        let all: Vec<&Route> = all_routes().collect();
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
                 assert!(
                     !(a.method == b.method && a.path == b.path),
                     "{} {} twice",
@@ -322,7 +403,7 @@ mod tests {
 
     #[test]
     fn office_routes_declare_a_level_and_others_do_not() {
-        for r in ROUTES {
+        for r in all_routes() {
             let office = r.path.contains("/office/");
             assert_eq!(
                 office,

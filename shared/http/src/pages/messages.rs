@@ -1,0 +1,214 @@
+//! The one message catalogue of the hosted pages: every text a page shows, keyed by a stable id
+//! (English now; another language is another column). Error texts are keyed by the API's
+//! problem codes (`error.<code>`) and field-error codes (`field.<code>`), so a page says in
+//! words exactly the rule the JSON API answers with a code.
+//!
+//! A text may hold `{name}` placeholders, filled by [`Msg::fill`] (the value is escaped when
+//! rendered, like every text).
+
+macro_rules! catalogue {
+    ($($name:ident = $id:literal => $en:literal,)*) => {
+        /// A text of the pages.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum Msg {
+            $($name,)*
+        }
+
+        impl Msg {
+            /// Every message, for the catalogue's own tests and look-ups by id.
+            pub(crate) const ALL: &'static [Msg] = &[$(Msg::$name,)*];
+
+            /// The stable id.
+            pub(crate) fn id(self) -> &'static str {
+                match self {
+                    $(Msg::$name => $id,)*
+                }
+            }
+
+            /// The English text.
+            pub(crate) fn en(self) -> &'static str {
+                match self {
+                    $(Msg::$name => $en,)*
+                }
+            }
+        }
+    };
+}
+
+catalogue! {
+    // The page shell and shared parts.
+    SkipToContent = "shell.skip" => "Skip to content",
+    ErrorSummaryTitle = "shell.error_summary" => "There is a problem",
+    SignOut = "shell.sign_out" => "Sign out",
+    Continue = "shell.continue" => "Continue",
+    Back = "shell.back" => "Back",
+    StaySignedIn = "shell.stay_signed_in" => "Stay signed in",
+    StaySignedInHint = "shell.stay_signed_in_hint" => "Only on a device you do not share. Otherwise you are signed out after an hour without activity.",
+    NotFoundTitle = "shell.not_found" => "Page not found",
+    NotFoundBody = "shell.not_found_body" => "There is no such page. Check the address, or go back to sign in.",
+    AccountNotFoundBody = "shell.account_not_found" => "There is no business at this address. Check the link you were given.",
+    FormExpiredTitle = "shell.form_expired" => "This form has expired",
+    FormExpired = "shell.form_expired_body" => "The form could not be accepted: it was open too long or did not come from this site. Nothing was changed. Try again.",
+    CrossSiteTitle = "shell.cross_site" => "Request refused",
+    CrossSite = "shell.cross_site_body" => "This request came from another site and was refused. Nothing was changed.",
+    UnavailableTitle = "shell.unavailable" => "Please try again",
+    Unavailable = "shell.unavailable_body" => "Something went wrong on our side and nothing was changed. Try again in a moment.",
+    SignedOut = "shell.signed_out" => "You have been signed out.",
+    SessionEnded = "shell.session_ended" => "Your session has ended. Sign in again to continue.",
+
+    // Field labels: the API's field names in words.
+    LabelEmail = "label.email" => "Email",
+    LabelPassword = "label.password" => "Password",
+    LabelUsername = "label.username" => "Username",
+    LabelCode = "label.code" => "Code",
+    LabelNewPassword = "label.new_password" => "New password",
+    LabelConfirmNewPassword = "label.new_password_confirmation" => "Confirm new password",
+    LabelCurrentPassword = "label.current_password" => "Current password",
+    LabelPasswordConfirmation = "label.password_confirmation" => "Confirm password",
+    LabelFirstName = "label.first_name" => "First name",
+    LabelLastName = "label.last_name" => "Last name",
+    LabelRelationship = "label.relationship" => "Relationship to the students",
+    LabelEmailType = "label.email_type" => "Email type",
+    LabelEmailOptIn = "label.email_opt_in" => "Send me news and offers by email",
+    LabelPhone = "label.phone" => "Phone number",
+    LabelPhoneType = "label.phone_type" => "Phone type",
+    LabelSmsOptIn = "label.sms_opt_in" => "Send me text messages",
+    LabelLine1 = "label.address_line1" => "Address line 1",
+    LabelLine2 = "label.address_line2" => "Address line 2 (optional)",
+    LabelCity = "label.city" => "Town or city",
+    LabelRegion = "label.region" => "County, state or region",
+    LabelPostalCode = "label.postal_code" => "Postal code",
+    LabelCountry = "label.country" => "Country",
+    LabelReferralSource = "label.referral_source" => "How did you hear about us? (optional)",
+    LabelAgeConfirmed = "label.age_confirmed" => "I confirm that I am 18 or older",
+    LabelNewsletter = "label.newsletter_opt_in" => "Send me the newsletter",
+    OptionHome = "option.home" => "Home",
+    OptionWork = "option.work" => "Work",
+    OptionOther = "option.other" => "Other",
+    OptionMobile = "option.mobile" => "Mobile",
+    Optional = "label.optional" => "(optional)",
+
+    // Guardian sign-in.
+    SignInTitle = "sign_in.title" => "Sign in",
+    SignInButton = "sign_in.button" => "Sign in",
+    ForgotPasswordLink = "sign_in.forgot" => "Forgot your password?",
+    SignUpLink = "sign_in.sign_up" => "New here? Create an account",
+    StaffSignInLink = "sign_in.staff" => "Staff sign-in",
+
+    // Staff.
+    StaffSignInTitle = "staff_sign_in.title" => "Staff sign-in",
+    TermsTitle = "terms.title" => "Terms & Conditions",
+    TermsIntro = "terms.intro" => "Before you use the Office Portal, read and accept the current Terms & Conditions (version {version}).",
+    TermsAccept = "terms.accept" => "Accept the terms",
+    StaffHomeTitle = "staff_home.title" => "Welcome, {name}",
+    StaffHomeIntro = "staff_home.intro" => "You are signed in to the Office Portal of {business}.",
+    MissingSettingsTitle = "staff_home.missing_title" => "Some business settings are missing",
+    MissingSettingsHint = "staff_home.missing_hint" => "Customers see these on messages and pages. Set them under Settings → Business details in the Office Portal:",
+    SettingBusinessEmail = "setting.business_email" => "Business email",
+    SettingLocationEmail = "setting.location_email" => "Location email",
+    SettingLocationPhone = "setting.location_phone" => "Location phone",
+    ChangePasswordLink = "staff_home.change_password" => "Change password",
+
+    // Passwords.
+    ForgotTitle = "forgot.title" => "Forgot your password?",
+    ForgotIntroGuardian = "forgot.intro_guardian" => "Enter the email you sign in with. If it belongs to an account, we will send a link to choose a new password. The link works for {minutes} minutes, once.",
+    ForgotIntroStaff = "forgot.intro_staff" => "Enter your username. If you have an email on file, we will send a link to choose a new password. The link works for {minutes} minutes, once. The business owner resets through support.",
+    ForgotButton = "forgot.button" => "Send reset link",
+    ForgotSent = "forgot.sent" => "If that matches an account, a link to reset the password is on its way. Check your email.",
+    ResetTitle = "reset.title" => "Choose a new password",
+    ResetButton = "reset.button" => "Set new password",
+    ResetDone = "reset.done" => "Your password has been changed and every session signed out. Sign in with the new password.",
+    ResetNoLink = "reset.no_link" => "Open the link from your email to choose a new password.",
+    ChangePasswordTitle = "change_password.title" => "Change password",
+    ChangePasswordButton = "change_password.button" => "Change password",
+    ChangePasswordDone = "change_password.done" => "Your password has been changed. Every session was signed out, so sign in again with the new password.",
+    PasswordRules = "password.rules" => "At least {min} characters, with a lowercase letter, an uppercase letter, a digit and a special character. Not a commonly used password.",
+
+    // Errors by problem code.
+    ErrorInvalidCredentials = "error.invalid_credentials" => "The email, username or password is not correct.",
+    ErrorWrongCurrentPassword = "error.wrong_current_password" => "The current password is not correct.",
+    ErrorTooManyAttempts = "error.too_many_attempts" => "Too many failed attempts. This login is locked for {minutes} minutes; try again later or reset the password.",
+    ErrorTooManyRequests = "error.too_many_requests" => "Too many messages were sent to this address. Wait an hour and try again.",
+    ErrorInvalidToken = "error.invalid_token" => "This link is not valid any more: it was used, cancelled or replaced by a newer one.",
+    ErrorTokenExpired = "error.token_expired" => "This link has expired. Ask for a new one.",
+    ErrorSignupDisabled = "error.signup_disabled" => "Online sign-up is not available for this business. Contact the business to join.",
+    ErrorEmailInUse = "error.email_in_use" => "This email already belongs to a family. Sign in instead, or reset the password.",
+    ErrorEmailNotVerified = "error.email_not_verified" => "The email could not be confirmed. Start again and enter the new code.",
+    ErrorInvalidCode = "error.invalid_code" => "That code is not correct.",
+    ErrorCodeExpired = "error.code_expired" => "That code has expired. Ask for a new one.",
+    ErrorForbidden = "error.forbidden" => "You do not have access to this.",
+    ErrorViewOnly = "error.view_only" => "Your access to this family is view only.",
+    ErrorAccessRevoked = "error.access_revoked" => "Your access to this family was removed.",
+    ErrorPoliciesPending = "error.policies_pending" => "Accept the family's policies first.",
+    ErrorPrimaryPoliciesPending = "error.primary_policies_pending" => "The family's primary guardian has policies to accept before you can see the family.",
+    ErrorAlreadyMember = "error.already_member" => "That person already has access to this family.",
+    ErrorTermsVersionMismatch = "error.terms_version_mismatch" => "The terms changed while you were reading them. Read the current version and accept again.",
+    ErrorNotFound = "error.not_found" => "That no longer exists.",
+    ErrorAccountNotFound = "error.account_not_found" => "There is no business at this address.",
+    ErrorUnavailable = "error.service_unavailable" => "Something went wrong on our side and nothing was changed. Try again in a moment.",
+    ErrorDeliveryFailed = "error.delivery_failed" => "The message could not be sent. Nothing was changed; try again.",
+    ErrorGeneric = "error.generic" => "That did not work. Nothing was changed; try again.",
+
+    // Field errors by code.
+    FieldRequired = "field.required" => "Enter this, it is required.",
+    FieldInvalid = "field.invalid" => "This is not valid.",
+    FieldMismatch = "field.mismatch" => "The two passwords do not match.",
+    FieldPasswordPolicy = "field.password_policy" => "The password needs: {rules}.",
+    FieldPasswordTooCommon = "field.password_too_common" => "This password is too common. Choose another.",
+    FieldTooLong = "field.too_long" => "This is too long.",
+    RuleMinLength = "rule.min_length" => "at least {min} characters",
+    RuleMaxLength = "rule.max_length" => "at most {max} characters",
+    RuleLowercase = "rule.lowercase" => "a lowercase letter",
+    RuleUppercase = "rule.uppercase" => "an uppercase letter",
+    RuleDigit = "rule.digit" => "a digit",
+    RuleSpecial = "rule.special" => "a special character",
+}
+
+impl Msg {
+    /// The text with its `{name}` placeholders filled.
+    pub(crate) fn fill(self, values: &[(&str, &str)]) -> String {
+        let mut text = self.en().to_owned();
+        for (name, value) in values {
+            text = text.replace(&format!("{{{name}}}"), value);
+        }
+        text
+    }
+
+    /// The message with this id.
+    pub(crate) fn by_id(id: &str) -> Option<Msg> {
+        Msg::ALL.iter().copied().find(|m| m.id() == id)
+    }
+}
+
+impl maud::Render for Msg {
+    fn render_to(&self, buffer: &mut String) {
+        self.en().render_to(buffer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn ids_are_unique_and_texts_present() {
+        let mut ids = BTreeSet::new();
+        for m in Msg::ALL {
+            assert!(ids.insert(m.id()), "{} twice", m.id());
+            assert!(!m.en().trim().is_empty(), "{} has no text", m.id());
+        }
+    }
+
+    #[test]
+    fn placeholders_fill() {
+        assert_eq!(
+            Msg::StaffHomeTitle.fill(&[("name", "Olive")]),
+            "Welcome, Olive"
+        );
+        assert_eq!(
+            Msg::by_id("error.invalid_code"),
+            Some(Msg::ErrorInvalidCode)
+        );
+    }
+}
