@@ -262,6 +262,20 @@ async fn posts_without_the_right_csrf_token_or_from_another_site_change_nothing(
         assert_eq!(r.status.as_u16(), 403, "{what} on sign-out");
         b.get("terms").await.expect(200);
     }
+    // A body above the API's limit is refused unread.
+    let padding = "x".repeat(20 * 1024);
+    b.post_raw(
+        "terms",
+        &[
+            ("csrf", &csrf),
+            ("version", "2026-01"),
+            ("padding", &padding),
+        ],
+        &[same_origin, ("cookie", &cookie)],
+    )
+    .await
+    .expect(413);
+    b.get("staff-home").await.expect_redirect("/terms");
     // A pre-session form needs its flow: a POST with no flow cookie is refused.
     let mut fresh = Browser::new(&app);
     let reply = fresh
@@ -428,8 +442,14 @@ async fn change_password_ends_every_session_for_staff_and_guardians(backend: Bac
         .await
         .expect_redirect("/sign-in");
     let mail = app.messages_to("cara@guard.test").await;
-    let notice = mail.last().expect("a change notice")["body"].as_str().unwrap().to_owned();
-    assert!(!notice.contains("token="), "a notice carries no link: {notice}");
+    let notice = mail.last().expect("a change notice")["body"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !notice.contains("token="),
+        "a notice carries no link: {notice}"
+    );
     app.post(
         &app.at("portal/login"),
         None,

@@ -49,6 +49,7 @@ catalogue! {
     AccountNotFoundBody = "shell.account_not_found" => "There is no business at this address. Check the link you were given.",
     FormExpiredTitle = "shell.form_expired" => "This form has expired",
     FormExpired = "shell.form_expired_body" => "The form could not be accepted: it was open too long or did not come from this site. Nothing was changed. Try again.",
+    FormTooLarge = "shell.form_too_large" => "The form was too large to accept. Nothing was changed.",
     CrossSiteTitle = "shell.cross_site" => "Request refused",
     CrossSite = "shell.cross_site_body" => "This request came from another site and was refused. Nothing was changed.",
     UnavailableTitle = "shell.unavailable" => "Please try again",

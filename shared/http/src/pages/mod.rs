@@ -204,11 +204,24 @@ impl<'a> Ctx<'a> {
     /// Refuses a POST from another site or without the right CSRF token; parses its form.
     fn check_post(&mut self, page: Page) -> Result<(), Response<Bytes>> {
         if !self.same_origin() {
-            return Err(self.refusal(Msg::CrossSiteTitle, Msg::CrossSite));
+            return Err(self.refusal(StatusCode::FORBIDDEN, Msg::CrossSiteTitle, Msg::CrossSite));
+        }
+        if self.req.body().len() > crate::MAX_BODY_BYTES {
+            return Err(self.refusal(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Msg::FormExpiredTitle,
+                Msg::FormTooLarge,
+            ));
         }
         self.form = match Form::parse(self.req) {
             Some(form) => form,
-            None => return Err(self.refusal(Msg::FormExpiredTitle, Msg::FormExpired)),
+            None => {
+                return Err(self.refusal(
+                    StatusCode::FORBIDDEN,
+                    Msg::FormExpiredTitle,
+                    Msg::FormExpired,
+                ));
+            }
         };
         let submitted = self.form.get("csrf");
         let ok = match protection(page) {
@@ -227,7 +240,11 @@ impl<'a> Ctx<'a> {
         if ok {
             Ok(())
         } else {
-            Err(self.refusal(Msg::FormExpiredTitle, Msg::FormExpired))
+            Err(self.refusal(
+                StatusCode::FORBIDDEN,
+                Msg::FormExpiredTitle,
+                Msg::FormExpired,
+            ))
         }
     }
 
@@ -249,7 +266,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn refusal(&self, title: Msg, body: Msg) -> Response<Bytes> {
+    fn refusal(&self, status: StatusCode, title: Msg, body: Msg) -> Response<Bytes> {
         let shell = self.shell();
         let markup = shell.page(
             title.en(),
@@ -258,7 +275,7 @@ impl<'a> Ctx<'a> {
                 p { a href=(self.path("sign-in")) { (Msg::SignInTitle) } }
             },
         );
-        html_response(StatusCode::FORBIDDEN, markup, &[])
+        html_response(status, markup, &[])
     }
 
     /// The flow of this request, started (and its cookie set) when there is none.
