@@ -325,3 +325,184 @@ async fn a_hanging_store_answers_503_before_the_invocation_deadline() {
     let problem: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(problem["code"], "service_unavailable");
 }
+
+/// Runs one API Gateway HTTP API (payload 2.0) event through the `portal_lambda::handle`
+/// service wrapped in `lambda_http`'s adapter, as `lambda_http::run` does in the function
+/// (event JSON -> `Request`, app, `Response` -> the payload 2.0 response), and returns the
+/// response as the JSON API Gateway reads.
+async fn invoke(app: &App, event: &serde_json::Value) -> serde_json::Value {
+    use lambda_http::request::LambdaRequest;
+    use lambda_http::{Context, LambdaEvent, Service, service_fn};
+
+    let payload: LambdaRequest = serde_json::from_value(event.clone()).expect("a payload 2.0 event");
+    let mut adapter = lambda_http::Adapter::from(service_fn(|req| async move {
+        Ok::<_, lambda_http::Error>(portal_lambda::handle(app, req).await)
+    }));
+    let response = adapter
+        .call(LambdaEvent::new(payload, Context::default()))
+        .await
+        .expect("the handler answers");
+    serde_json::to_value(&response).unwrap()
+}
+
+/// A payload 2.0 event for a page of tenant `swim`, as API Gateway builds it from a browser's
+/// request: the browser's `Cookie` header split into the `cookies` array (not in `headers`).
+fn page_event(
+    method: &str,
+    route_path: &str,
+    cookies: &[&str],
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> serde_json::Value {
+    let raw_path = route_path.replace("{account}", "swim");
+    let mut all_headers = serde_json::json!({
+        "accept": "text/html",
+        "host": "portal.example",
+        "user-agent": "Mozilla/5.0",
+        "x-forwarded-for": "127.0.0.1",
+        "x-forwarded-proto": "https",
+    });
+    for (name, value) in headers {
+        all_headers[*name] = serde_json::json!(value);
+    }
+    let mut event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {route_path}"),
+        "rawPath": raw_path,
+        "rawQueryString": "",
+        "headers": all_headers,
+        "pathParameters": {"account": "swim"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api-id",
+            "domainName": "portal.example",
+            "domainPrefix": "portal",
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "Mozilla/5.0",
+            },
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "routeKey": format!("{method} {route_path}"),
+            "stage": "$default",
+            "time": "26/Nov/2026:10:00:00 +0000",
+            "timeEpoch": 1795682400000u64,
+        },
+        "isBase64Encoded": false,
+    });
+    if !cookies.is_empty() {
+        event["cookies"] = serde_json::json!(cookies);
+    }
+    if let Some(body) = body {
+        event["body"] = serde_json::json!(body);
+    }
+    event
+}
+
+/// The `Set-Cookie` attributes of both page cookies (`__Host-` prefix rules).
+const HOST_COOKIE_ATTRIBUTES: &str = "; Path=/; Secure; HttpOnly; SameSite=Lax";
+
+/// Payload 2.0 has no multi-value headers: API Gateway joins repeated `headers` with commas,
+/// which would fold two `Set-Cookie` values into one unusable line. A page's cookies must leave
+/// the function as the response's `cookies` array, one intact entry per cookie, which is what
+/// lambda_http's adapter does with the app's `Set-Cookie` headers. On the way in, API Gateway
+/// moves the browser's cookies out of `headers` into the event's `cookies`; the adapter joins
+/// them back into the one `Cookie` header the pages read. Staff sign-in shows both.
+#[tokio::test]
+async fn page_cookies_cross_api_gateway_payload_2_0_intact() {
+    use crate::support::browser::{attribute_after, encode};
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+
+    let fixture = setup().await;
+    let app = App::new(fixture.portal.clone(), Some(Function::Pages));
+    let route = "/a/{account}/staff-sign-in";
+
+    // The sign-in page starts a flow: its cookie comes back in `cookies`.
+    let page = invoke(&app, &page_event("GET", route, &[], &[], None)).await;
+    assert_eq!(page["statusCode"], 200, "{page}");
+    assert!(page["headers"].get("set-cookie").is_none(), "{page}");
+    let cookies = page["cookies"].as_array().unwrap();
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    let flow_cookie = cookies[0].as_str().unwrap();
+    assert!(flow_cookie.starts_with("__Host-portal-flow="), "{flow_cookie}");
+    assert!(
+        flow_cookie.contains(&format!("{HOST_COOKIE_ATTRIBUTES}; Max-Age=")),
+        "{flow_cookie}"
+    );
+    let flow = flow_cookie.split(';').next().unwrap();
+    let html = page["body"].as_str().unwrap();
+    let csrf = attribute_after(html, "name=\"csrf\" value=\"").expect("a csrf field");
+
+    // The event's `cookies` reach the app as one `Cookie` header (a request's cookies joined
+    // with "; ", the browser's own form), whatever else the browser sends.
+    let form = encode(&[
+        ("csrf", &csrf),
+        ("username", "owner"),
+        ("password", "Sw1m-Sch00l!x"),
+    ]);
+    let post = |cookies: &[&str]| -> serde_json::Value {
+        page_event(
+            "POST",
+            route,
+            cookies,
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("origin", "https://portal.example"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            Some(&form),
+        )
+    };
+    let with_cookies = ["theme=dark", flow, "_ga=GA1.1.123"];
+    let request = lambda_http::request::from_str(&post(&with_cookies).to_string()).unwrap();
+    assert_eq!(
+        request.headers().get_all("cookie").iter().count(),
+        1,
+        "one Cookie header"
+    );
+    assert_eq!(
+        request.headers()["cookie"],
+        format!("theme=dark; {flow}; _ga=GA1.1.123").as_str()
+    );
+    // Without the flow cookie the same form is refused: the app did read it from `cookies`.
+    let refused = invoke(&app, &post(&["theme=dark"])).await;
+    assert_eq!(refused["statusCode"], 403, "{refused}");
+
+    // Signed in: 303 with two cookies, each its own entry of `cookies`, none in `headers`.
+    let signed_in = invoke(&app, &post(&with_cookies)).await;
+    assert_eq!(signed_in["statusCode"], 303, "{signed_in}");
+    assert!(signed_in["headers"].get("set-cookie").is_none(), "{signed_in}");
+    assert_eq!(signed_in["multiValueHeaders"], serde_json::json!({}));
+    let response: ApiGatewayV2httpResponse = serde_json::from_value(signed_in.clone()).unwrap();
+    assert_eq!(response.headers["location"], "/a/swim/staff-home");
+    assert_eq!(response.cookies.len(), 2, "{:?}", response.cookies);
+    let session = response
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-portal-session="))
+        .expect("the session cookie");
+    let token = session
+        .strip_prefix("__Host-portal-session=")
+        .and_then(|rest| rest.strip_suffix(HOST_COOKIE_ATTRIBUTES))
+        .unwrap_or_else(|| panic!("a browser-session cookie with the __Host- attributes: {session}"));
+    assert!(!token.is_empty() && !token.contains([',', ';', ' ']), "{session}");
+    assert!(
+        response
+            .cookies
+            .contains(&format!("__Host-portal-flow={HOST_COOKIE_ATTRIBUTES}; Max-Age=0")),
+        "the flow cookie removed: {:?}",
+        response.cookies
+    );
+
+    // The session cookie works on the next page (again through `cookies`).
+    let session_pair = format!("__Host-portal-session={token}");
+    let home = invoke(
+        &app,
+        &page_event("GET", "/a/{account}/staff-home", &[&session_pair], &[], None),
+    )
+    .await;
+    assert_eq!(home["statusCode"], 200, "{home}");
+    assert!(home["body"].as_str().unwrap().contains("Olive"), "{home}");
+}
