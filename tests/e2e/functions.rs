@@ -15,7 +15,10 @@ const NOT_ROUTED: [&str; 3] = ["purge", "admin", "local"];
 #[test]
 fn every_routed_function_has_its_own_binary_and_nothing_else_does() {
     let routed: BTreeSet<&str> = all_routes().map(|r| r.function.name()).collect();
-    assert!(routed.contains("pages"), "the hosted pages are a function of the table");
+    assert!(
+        routed.contains("pages"),
+        "the hosted pages are a function of the table"
+    );
     let all: BTreeSet<&str> = Function::ALL.iter().map(|f| f.name()).collect();
     assert_eq!(routed, all, "every Function serves a route");
     for name in &routed {

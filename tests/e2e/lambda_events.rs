@@ -14,7 +14,8 @@ use portal_core::signer::TokenSigner;
 use portal_core::staff::{NewStaff, StaffInput};
 use portal_core::store::EmbeddedStore;
 use portal_core::tenants::SettingsChange;
-use portal_http::{App, Function, ROUTES};
+use portal_http::routes::all_routes;
+use portal_http::{App, Function};
 use portal_local::Outbox;
 use secrecy::SecretString;
 
@@ -50,6 +51,21 @@ pub struct Fixture {
     invitation_id: String,
     invitation_token: String,
     reset_token: String,
+    /// The pages' placeholders (see scripts/gen-events).
+    pages: PageValues,
+}
+
+/// What the pages' sample events need: a flow cookie (the value after `__Host-portal-flow=`)
+/// and the form token bound to it, a flow that landed from fred's reset link, the form tokens
+/// of the owner's and the guardian's sessions, and the stylesheet's served name.
+struct PageValues {
+    flow_cookie: String,
+    flow_csrf: String,
+    reset_flow_cookie: String,
+    reset_csrf: String,
+    staff_csrf: String,
+    guardian_csrf: String,
+    stylesheet: String,
 }
 
 impl Fixture {
@@ -64,6 +80,13 @@ impl Fixture {
             .replace("{{invitation_id}}", &self.invitation_id)
             .replace("{{invitation_token}}", &self.invitation_token)
             .replace("{{reset_token}}", &self.reset_token)
+            .replace("{{flow_cookie}}", &self.pages.flow_cookie)
+            .replace("{{flow_csrf}}", &self.pages.flow_csrf)
+            .replace("{{reset_flow_cookie}}", &self.pages.reset_flow_cookie)
+            .replace("{{reset_csrf}}", &self.pages.reset_csrf)
+            .replace("{{staff_csrf}}", &self.pages.staff_csrf)
+            .replace("{{guardian_csrf}}", &self.pages.guardian_csrf)
+            .replace("{{stylesheet}}", &self.pages.stylesheet)
     }
 }
 
@@ -209,6 +232,7 @@ pub async fn setup() -> Fixture {
         .await
         .unwrap();
     let reset_token = token_to("fred@swim.test");
+    let pages = page_values(&portal, &login.token, &family.token, &reset_token).await;
     Fixture {
         portal,
         token: login.token,
@@ -221,6 +245,74 @@ pub async fn setup() -> Fixture {
         invitation_id: pending.invitation_id,
         invitation_token: token_to("sam@swim.test"),
         reset_token,
+        pages,
+    }
+}
+
+/// One GET of a page on the pages app: status, `Set-Cookie` name=value pairs, HTML.
+async fn get_page(app: &App, path: &str, cookie: Option<&str>) -> (u16, Vec<String>, String) {
+    let mut req = http::Request::get(format!("https://portal.example{path}"));
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    let response = app
+        .handle(req.body(bytes::Bytes::new()).unwrap(), None)
+        .await;
+    let pairs = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect();
+    let html = String::from_utf8(response.body().to_vec()).unwrap();
+    (response.status().as_u16(), pairs, html)
+}
+
+async fn page_values(
+    portal: &Portal,
+    owner_token: &str,
+    guardian_token: &str,
+    reset_token: &str,
+) -> PageValues {
+    use crate::support::browser::attribute_after;
+    let app = App::new(portal.clone(), Some(Function::Pages));
+    let csrf = |html: &str| attribute_after(html, "name=\"csrf\" value=\"").expect("a form");
+    let flow_value = |pairs: &[String]| {
+        pairs
+            .iter()
+            .find_map(|p| p.strip_prefix("__Host-portal-flow="))
+            .expect("a flow cookie")
+            .to_owned()
+    };
+
+    let (_, pairs, html) = get_page(&app, "/a/swim/staff-sign-in", None).await;
+    let (flow_cookie, flow_csrf) = (flow_value(&pairs), csrf(&html));
+    let stylesheet = attribute_after(&html, "/a/swim/assets/").expect("the stylesheet link");
+
+    let path = format!("/a/swim/reset-password?token={reset_token}");
+    let (status, pairs, _) = get_page(&app, &path, None).await;
+    assert_eq!(status, 303, "landing from the reset link");
+    let reset_flow_cookie = flow_value(&pairs);
+    let cookie = format!("__Host-portal-flow={reset_flow_cookie}");
+    let (_, _, html) = get_page(&app, "/a/swim/reset-password", Some(&cookie)).await;
+    let reset_csrf = csrf(&html);
+
+    let mut session_csrf = Vec::new();
+    for token in [owner_token, guardian_token] {
+        let cookie = format!("__Host-portal-session={token}");
+        let (status, _, html) = get_page(&app, "/a/swim/change-password", Some(&cookie)).await;
+        assert_eq!(status, 200, "change-password of a live session");
+        session_csrf.push(csrf(&html));
+    }
+    let [staff_csrf, guardian_csrf] = <[String; 2]>::try_from(session_csrf).unwrap();
+    PageValues {
+        flow_cookie,
+        flow_csrf,
+        reset_flow_cookie,
+        reset_csrf,
+        staff_csrf,
+        guardian_csrf,
+        stylesheet,
     }
 }
 
@@ -229,10 +321,10 @@ fn there_is_one_event_per_route() {
     let expected = expected();
     assert_eq!(
         expected.len(),
-        ROUTES.len(),
-        "events/expected.json vs the route table"
+        all_routes().count(),
+        "events/expected.json vs the route table (API and pages)"
     );
-    for route in ROUTES {
+    for route in all_routes() {
         let found = expected.keys().any(|file| {
             let text = std::fs::read_to_string(format!("{EVENTS}/{file}")).unwrap();
             let event: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -263,12 +355,14 @@ async fn every_event_gets_its_expected_status_from_its_function() {
         };
         assert_eq!(response.status().as_u16(), status, "{file}: {body}");
         if !body.is_empty() {
+            let content_type = response.headers()["content-type"].to_str().unwrap();
+            let expected_type: &[&str] = match function {
+                Function::Pages => &["text/html", "text/css"],
+                _ => &["application/"],
+            };
             assert!(
-                response.headers()["content-type"]
-                    .to_str()
-                    .unwrap()
-                    .starts_with("application/"),
-                "{file}"
+                expected_type.iter().any(|t| content_type.starts_with(t)),
+                "{file}: {content_type}"
             );
             assert!(!body.contains("argon2"), "{file} leaks a hash");
         }
@@ -280,10 +374,19 @@ async fn a_function_serves_only_its_own_routes() {
     let fixture = setup().await;
     let text =
         fixture.fill(&std::fs::read_to_string(format!("{EVENTS}/login/get-session.json")).unwrap());
-    let app = App::new(fixture.portal, Some(Function::Office));
+    let app = App::new(fixture.portal.clone(), Some(Function::Office));
     let response =
         portal_lambda::handle(&app, lambda_http::request::from_str(&text).unwrap()).await;
     assert_eq!(response.status().as_u16(), 404);
+    // The pages and the API do not serve each other's routes either.
+    let page =
+        fixture.fill(&std::fs::read_to_string(format!("{EVENTS}/pages/get-sign-in.json")).unwrap());
+    for (event, function) in [(&page, Function::Login), (&text, Function::Pages)] {
+        let app = App::new(fixture.portal.clone(), Some(function));
+        let response =
+            portal_lambda::handle(&app, lambda_http::request::from_str(event).unwrap()).await;
+        assert_eq!(response.status().as_u16(), 404, "{function:?}");
+    }
 }
 
 /// A store that never answers: the invocation's deadline (from the Lambda context) cuts the work
@@ -334,7 +437,8 @@ async fn invoke(app: &App, event: &serde_json::Value) -> serde_json::Value {
     use lambda_http::request::LambdaRequest;
     use lambda_http::{Context, LambdaEvent, Service, service_fn};
 
-    let payload: LambdaRequest = serde_json::from_value(event.clone()).expect("a payload 2.0 event");
+    let payload: LambdaRequest =
+        serde_json::from_value(event.clone()).expect("a payload 2.0 event");
     let mut adapter = lambda_http::Adapter::from(service_fn(|req| async move {
         Ok::<_, lambda_http::Error>(portal_lambda::handle(app, req).await)
     }));
@@ -426,7 +530,10 @@ async fn page_cookies_cross_api_gateway_payload_2_0_intact() {
     let cookies = page["cookies"].as_array().unwrap();
     assert_eq!(cookies.len(), 1, "{cookies:?}");
     let flow_cookie = cookies[0].as_str().unwrap();
-    assert!(flow_cookie.starts_with("__Host-portal-flow="), "{flow_cookie}");
+    assert!(
+        flow_cookie.starts_with("__Host-portal-flow="),
+        "{flow_cookie}"
+    );
     assert!(
         flow_cookie.contains(&format!("{HOST_COOKIE_ATTRIBUTES}; Max-Age=")),
         "{flow_cookie}"
@@ -473,7 +580,10 @@ async fn page_cookies_cross_api_gateway_payload_2_0_intact() {
     // Signed in: 303 with two cookies, each its own entry of `cookies`, none in `headers`.
     let signed_in = invoke(&app, &post(&with_cookies)).await;
     assert_eq!(signed_in["statusCode"], 303, "{signed_in}");
-    assert!(signed_in["headers"].get("set-cookie").is_none(), "{signed_in}");
+    assert!(
+        signed_in["headers"].get("set-cookie").is_none(),
+        "{signed_in}"
+    );
     assert_eq!(signed_in["multiValueHeaders"], serde_json::json!({}));
     let response: ApiGatewayV2httpResponse = serde_json::from_value(signed_in.clone()).unwrap();
     assert_eq!(response.headers["location"], "/a/swim/staff-home");
@@ -486,12 +596,17 @@ async fn page_cookies_cross_api_gateway_payload_2_0_intact() {
     let token = session
         .strip_prefix("__Host-portal-session=")
         .and_then(|rest| rest.strip_suffix(HOST_COOKIE_ATTRIBUTES))
-        .unwrap_or_else(|| panic!("a browser-session cookie with the __Host- attributes: {session}"));
-    assert!(!token.is_empty() && !token.contains([',', ';', ' ']), "{session}");
+        .unwrap_or_else(|| {
+            panic!("a browser-session cookie with the __Host- attributes: {session}")
+        });
     assert!(
-        response
-            .cookies
-            .contains(&format!("__Host-portal-flow={HOST_COOKIE_ATTRIBUTES}; Max-Age=0")),
+        !token.is_empty() && !token.contains([',', ';', ' ']),
+        "{session}"
+    );
+    assert!(
+        response.cookies.contains(&format!(
+            "__Host-portal-flow={HOST_COOKIE_ATTRIBUTES}; Max-Age=0"
+        )),
         "the flow cookie removed: {:?}",
         response.cookies
     );
@@ -500,7 +615,13 @@ async fn page_cookies_cross_api_gateway_payload_2_0_intact() {
     let session_pair = format!("__Host-portal-session={token}");
     let home = invoke(
         &app,
-        &page_event("GET", "/a/{account}/staff-home", &[&session_pair], &[], None),
+        &page_event(
+            "GET",
+            "/a/{account}/staff-home",
+            &[&session_pair],
+            &[],
+            None,
+        ),
     )
     .await;
     assert_eq!(home["statusCode"], 200, "{home}");
