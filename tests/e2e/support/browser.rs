@@ -116,7 +116,8 @@ impl<'a> Browser<'a> {
         let mut all: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
         all.extend_from_slice(fields);
         let body = encode(&all);
-        self.send(Method::POST, &self.path(page), Some(body), &[]).await
+        self.send(Method::POST, &self.path(page), Some(body), &[])
+            .await
     }
 
     /// POSTs raw form fields (no CSRF added) with extra headers: attacks.

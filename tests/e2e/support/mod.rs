@@ -1,4 +1,4 @@
 pub mod app;
 pub mod aws;
-pub mod faults;
 pub mod browser;
+pub mod faults;
