@@ -21,6 +21,7 @@ pub const FUNCTIONS: &[&str] = &[
     "reset-password",
     "revoke",
     "office",
+    "pages",
     "purge",
 ];
 

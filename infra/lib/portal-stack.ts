@@ -47,8 +47,11 @@ export function functionTimeoutSeconds(name: string): number {
   return PASSWORD_CHECKING_FUNCTIONS.includes(name) ? 25 : 10;
 }
 
-/** The route groups with a route that checks a login's password. */
-export const PASSWORD_CHECKING_FUNCTIONS: readonly string[] = ['login', 'signup', 'invite', 'reset-password'];
+/**
+ * The route groups with a route that checks a login's password. `pages` does too: its sign-in,
+ * change-password and invitation forms (with an existing login) run the same lockout-guarded check.
+ */
+export const PASSWORD_CHECKING_FUNCTIONS: readonly string[] = ['login', 'signup', 'invite', 'reset-password', 'pages'];
 
 export const FUNCTION_PERMISSIONS: Readonly<Record<string, { readonly mail: boolean; readonly sms: boolean }>> = {
   login: { mail: false, sms: false },
@@ -57,6 +60,9 @@ export const FUNCTION_PERMISSIONS: Readonly<Record<string, { readonly mail: bool
   'reset-password': { mail: true, sms: true }, // reset links by mail, codes by SMS
   revoke: { mail: true, sms: false }, // notice to the revoked user
   office: { mail: false, sms: false },
+  // The hosted pages (HTML): invitations, reset links and sign-up validation codes by mail. No
+  // SMS: the only route that texts is the office's reset by SMS, which is an API route.
+  pages: { mail: true, sms: false },
 };
 
 /**

@@ -242,10 +242,10 @@ describe('schedule', () => {
 });
 
 describe('permissions', () => {
-  test('the declared policy: mail for signup/invite/reset-password/revoke, SMS for reset-password only', () => {
+  test('the declared policy: mail for signup/invite/reset-password/revoke/pages, SMS for reset-password only', () => {
     const mail = Object.keys(FUNCTION_PERMISSIONS).filter((f) => FUNCTION_PERMISSIONS[f].mail).sort();
     const sms = Object.keys(FUNCTION_PERMISSIONS).filter((f) => FUNCTION_PERMISSIONS[f].sms);
-    assert.deepEqual(mail, ['invite', 'reset-password', 'revoke', 'signup']);
+    assert.deepEqual(mail, ['invite', 'pages', 'reset-password', 'revoke', 'signup']);
     assert.deepEqual(sms, ['reset-password']);
   });
 
@@ -325,6 +325,81 @@ describe('permissions', () => {
     for (const name of everyFunction) {
       for (const a of allowedActions(name)) assert.ok(!a.includes('*'), `${name}: ${a}`);
     }
+  });
+});
+
+// The hosted pages (HTML, PAGES.md): one more route group of routes.json, deployed like the API's.
+describe('pages', () => {
+  const pageRoutes = table.routes.filter((r) => r.function === 'pages');
+
+  test('routes.json lists the pages function with its routes', () => {
+    assert.ok(table.functions.includes('pages'));
+    const keys = new Set(pageRoutes.map(routeKey));
+    for (const key of [
+      'GET /a/{account}/sign-in',
+      'POST /a/{account}/sign-in',
+      'GET /a/{account}/staff-sign-in',
+      'POST /a/{account}/staff-sign-in',
+      'POST /a/{account}/sign-out',
+      'GET /a/{account}/theme.css',
+      'GET /a/{account}/assets/{file}',
+    ]) {
+      assert.ok(keys.has(key), key);
+    }
+    assert.ok(pageRoutes.length >= 29, `${pageRoutes.length} page routes`);
+  });
+
+  test('every page route is an API route integrated with the pages function (payload 2.0)', () => {
+    const pagesId = logicalId('pages');
+    const integrations = resourcesOfType('AWS::ApiGatewayV2::Integration').filter(([, i]) => i.Properties.IntegrationUri['Fn::GetAtt'][0] === pagesId);
+    assert.equal(integrations.length, 1, 'one integration for the pages function');
+    const [integrationId, integration] = integrations[0];
+    assert.equal(integration.Properties.IntegrationType, 'AWS_PROXY');
+    // Payload 2.0: the function's Set-Cookie headers travel as the response's `cookies` array.
+    assert.equal(integration.Properties.PayloadFormatVersion, '2.0');
+    const routed = resourcesOfType('AWS::ApiGatewayV2::Route')
+      .filter(([, r]) => r.Properties.Target['Fn::Join'][1][1].Ref === integrationId)
+      .map(([, r]) => r.Properties.RouteKey as string);
+    assert.deepEqual(new Set(routed), new Set(pageRoutes.map(routeKey)));
+    for (const key of ['GET /a/{account}/sign-in', 'POST /a/{account}/sign-in']) {
+      dev.template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+        RouteKey: key,
+        Target: { 'Fn::Join': ['', ['integrations/', { Ref: integrationId }]] },
+      });
+    }
+  });
+
+  test('the pages function: memory, a password-checking timeout, PORTAL_URL', () => {
+    const props = templateJson.Resources[logicalId('pages')].Properties;
+    assert.equal(props.MemorySize, 1024);
+    // Sign-in may wait for a lockout slot, like login.
+    assert.equal(props.Timeout, 25);
+    assert.equal(props.Environment.Variables.PORTAL_URL, 'https://portal.example.com');
+    assert.equal(props.Description, 'portal dev: pages');
+  });
+
+  test('pages reads and writes the table, reads the signing key, sends mail, never SMS', () => {
+    const actions = allowedActions('pages', dev);
+    assert.ok(!actions.includes('sns:Publish'), 'no sns:Publish');
+    assert.deepEqual(actions.filter((a) => a.startsWith('sns:')), []);
+    assert.deepEqual(
+      new Set(actions),
+      new Set([
+        'dynamodb:GetItem',
+        'dynamodb:BatchGetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:Query',
+        'dynamodb:ConditionCheckItem',
+        'secretsmanager:GetSecretValue',
+        'secretsmanager:DescribeSecret',
+        'ses:SendEmail',
+      ]),
+    );
+    // The same actions as the other mail-sending route groups (signup, invite, revoke).
+    assert.deepEqual(new Set(actions), new Set(allowedActions('signup', dev)));
+    assert.ok(!statementsOf('pages', dev).some((st) => st.Effect === 'Deny'), 'no SMS deny needed: no SMS allow');
   });
 });
 

@@ -1,10 +1,12 @@
-//! Every function of the route table is a Lambda binary package under `functions/`, serving
+//! Every function of the route table (the API's routes and the hosted pages', `all_routes()`,
+//! as `infra/routes.json` lists them) is a Lambda binary package under `functions/`, serving
 //! exactly that function's routes, and every Lambda package under `functions/` is in the table
 //! (or is the scheduled purge, the ops command or portal-local).
 
 use std::collections::BTreeSet;
 
-use portal_http::{Function, ROUTES};
+use portal_http::Function;
+use portal_http::routes::all_routes;
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 /// Packages under functions/ that serve no route.
@@ -12,7 +14,13 @@ const NOT_ROUTED: [&str; 3] = ["purge", "admin", "local"];
 
 #[test]
 fn every_routed_function_has_its_own_binary_and_nothing_else_does() {
-    let routed: BTreeSet<&str> = ROUTES.iter().map(|r| r.function.name()).collect();
+    let routed: BTreeSet<&str> = all_routes().map(|r| r.function.name()).collect();
+    assert!(
+        routed.contains("pages"),
+        "the hosted pages are a function of the table"
+    );
+    let all: BTreeSet<&str> = Function::ALL.iter().map(|f| f.name()).collect();
+    assert_eq!(routed, all, "every Function serves a route");
     for name in &routed {
         let dir = format!("{ROOT}/functions/{name}");
         let manifest = std::fs::read_to_string(format!("{dir}/Cargo.toml"))
@@ -46,16 +54,18 @@ fn every_routed_function_has_its_own_binary_and_nothing_else_does() {
 
 /// Each Lambda links only the clients its routes use (portal-lambda features), as the stack
 /// grants them (infra FUNCTION_PERMISSIONS): login and office neither mail nor text, only
-/// reset-password texts, the scheduled purge reads no secret.
+/// reset-password texts, the scheduled purge reads no secret. The pages mail (reset links,
+/// invitations, sign-up codes) but never text: the only SMS route is the office's.
 #[test]
 fn each_function_links_only_the_clients_it_uses() {
-    let expected: [(&str, &[&str]); 7] = [
+    let expected: [(&str, &[&str]); 8] = [
         ("login", &["secret"]),
         ("office", &["secret"]),
         ("signup", &["secret", "mail"]),
         ("invite", &["secret", "mail"]),
         ("revoke", &["secret", "mail"]),
         ("reset-password", &["secret", "mail", "sms"]),
+        ("pages", &["secret", "mail"]),
         ("purge", &["mail"]),
     ];
     for (name, features) in expected {
