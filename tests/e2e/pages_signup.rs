@@ -7,6 +7,7 @@
 use serde_json::json;
 
 use crate::both_stores;
+use crate::secondary::{SECONDARY_PASSWORD, family_ready, secondary};
 use crate::signup::sign_up;
 use crate::support::app::{Backend, TestApp, six_digit_code};
 use crate::support::browser::{Browser, PageReply};
@@ -16,6 +17,7 @@ both_stores!(
     a_refused_step_says_why_and_keeps_the_earlier_answers,
     sign_up_switched_off_shows_the_message_and_no_form,
     the_create_answers_email_in_use_for_a_taken_email,
+    an_existing_login_signs_up_with_its_password_and_secondaries_only_read_policies,
 );
 
 const PASSWORD: &str = "Wiz4rd-Pass!w";
@@ -526,4 +528,77 @@ async fn the_create_answers_email_in_use_for_a_taken_email(backend: Backend) {
     assert!(!b.cookies.contains_key(SESSION), "no session");
     assert!(b.cookies.contains_key(FLOW), "the answers are kept");
     assert!(text.contains("Wendy"), "{text}");
+}
+
+async fn an_existing_login_signs_up_with_its_password_and_secondaries_only_read_policies(
+    backend: Backend,
+) {
+    let (app, primary, _, policy) = family_ready(backend).await;
+    let email = "sam@second.test";
+    secondary(&app, &primary, email).await;
+
+    // Without a session the policies page sends to sign-in.
+    let mut b = Browser::new(&app);
+    b.get("policies").await.expect_redirect("/sign-in");
+
+    // The secondary (view-only) user reads the policies, accepts none.
+    b.get("sign-in").await.expect(200);
+    b.post(
+        "sign-in",
+        &[("email", email), ("password", SECONDARY_PASSWORD)],
+    )
+    .await
+    .expect_redirect("/family");
+    let page = b.get("policies").await;
+    page.expect(200);
+    let text = page.text();
+    assert!(text.contains("Waiver"), "{text}");
+    assert!(
+        text.contains("Your access to this family is view only."),
+        "{text}"
+    );
+    assert!(!page.html.contains("name=\"accept."), "no box to tick");
+    let accept_field = format!("accept.{policy}");
+    let version_field = format!("version.{policy}");
+    let refused = b
+        .post(
+            "policies",
+            &[
+                ("policy", policy.as_str()),
+                (version_field.as_str(), "1"),
+                (accept_field.as_str(), "yes"),
+            ],
+        )
+        .await;
+    refused.expect(403);
+    assert!(
+        refused
+            .text()
+            .contains("Your access to this family is view only.")
+    );
+
+    // The same email signs up as the primary of a new family only with that login's password.
+    let mut b = at_review(&app, email).await;
+    let wrong = b
+        .post("sign-up", &[("step", "review"), ("age_confirmed", "yes")])
+        .await;
+    wrong.expect(409);
+    assert!(wrong.text().contains("enter that login's current password"));
+    through(
+        &mut b,
+        &[
+            ("step", "password"),
+            ("password", SECONDARY_PASSWORD),
+            ("password_confirmation", SECONDARY_PASSWORD),
+        ],
+    )
+    .await;
+    through(&mut b, ADDRESS).await;
+    let created = b
+        .post("sign-up", &[("step", "review"), ("age_confirmed", "yes")])
+        .await;
+    created.expect_redirect("/policies");
+    let page = b.follow(created).await;
+    page.expect(200);
+    assert!(page.text().contains("I accept Waiver"), "{}", page.text());
 }
