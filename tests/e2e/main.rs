@@ -15,6 +15,7 @@ mod lambda_events;
 mod office_staff;
 mod openapi_coverage;
 mod pages;
+mod pages_family;
 mod passwords;
 mod purge;
 mod secondary;
