@@ -97,13 +97,20 @@ async fn a_primary_invites_by_the_page_and_a_new_login_accepts_by_the_link(backe
     assert!(page.html.contains("<label for=\"f-email\">Email</label>"));
     assert!(!page.html.contains("<script") && !page.html.contains("style="));
     // A malformed address is said in words, with the API's status; nothing is sent.
-    let bad = p.post("family/invitations", &[("email", "not-an-email")]).await;
+    let bad = p
+        .post("family/invitations", &[("email", "not-an-email")])
+        .await;
     bad.expect(422);
-    assert!(bad.text().contains("Enter an email address like name@example.com."));
+    assert!(
+        bad.text()
+            .contains("Enter an email address like name@example.com.")
+    );
     assert!(bad.html.contains("value=\"not-an-email\""));
     assert!(app.messages_to("not-an-email").await.is_empty());
     // Invited by the page.
-    let sent = p.post("family/invitations", &[("email", "Sam@Guard.test")]).await;
+    let sent = p
+        .post("family/invitations", &[("email", "Sam@Guard.test")])
+        .await;
     assert!(sent.expect_redirect("/family").ends_with("?notice=invited"));
     let page = p.follow(sent).await;
     page.expect(200);
@@ -119,7 +126,9 @@ async fn a_primary_invites_by_the_page_and_a_new_login_accepts_by_the_link(backe
         shown.expect(200);
         let text = shown.text();
         assert!(
-            text.contains("Gwen Guard invited you to view the Guard Family account at swim swim school"),
+            text.contains(
+                "Gwen Guard invited you to view the Guard Family account at swim swim school"
+            ),
             "{text}"
         );
         assert!(text.contains("Create your login") && text.contains("Sam@Guard.test"));
@@ -148,7 +157,10 @@ async fn a_primary_invites_by_the_page_and_a_new_login_accepts_by_the_link(backe
     mismatch.expect(422);
     assert!(mismatch.text().contains("The two passwords do not match."));
     assert!(mismatch.html.contains("value=\"Sam\""));
-    assert!(!mismatch.html.contains(SECONDARY_PASSWORD), "passwords never echoed");
+    assert!(
+        !mismatch.html.contains(SECONDARY_PASSWORD),
+        "passwords never echoed"
+    );
     let weak = s
         .post(
             "invitation",
@@ -161,7 +173,11 @@ async fn a_primary_invites_by_the_page_and_a_new_login_accepts_by_the_link(backe
         )
         .await;
     weak.expect(422);
-    assert!(weak.text().contains("The password needs:"), "{}", weak.text());
+    assert!(
+        weak.text().contains("The password needs:"),
+        "{}",
+        weak.text()
+    );
     let nameless = s
         .post(
             "invitation",
@@ -188,19 +204,34 @@ async fn a_primary_invites_by_the_page_and_a_new_login_accepts_by_the_link(backe
             ],
         )
         .await;
-    assert!(accepted.expect_redirect("/family").ends_with("?notice=accepted"));
-    assert!(accepted.set_cookies.iter().any(|c| c.starts_with("__Host-portal-session=")));
+    assert!(
+        accepted
+            .expect_redirect("/family")
+            .ends_with("?notice=accepted")
+    );
+    assert!(
+        accepted
+            .set_cookies
+            .iter()
+            .any(|c| c.starts_with("__Host-portal-session="))
+    );
     let page = s.follow(accepted).await;
     page.expect(200);
     let text = page.text();
-    assert!(text.contains("Guard Family") && text.contains("view only"), "{text}");
+    assert!(
+        text.contains("Guard Family") && text.contains("view only"),
+        "{text}"
+    );
     assert!(text.contains("You accepted the invitation."));
     assert!(text.contains("Sam Second") && text.contains("Gwen Guard"));
     assert!(!text.contains("Invitations") && !text.contains("Revoke access"));
     // The primary sees the new secondary user and no pending invitation.
     let page = p.get("family").await;
     let text = page.text();
-    assert!(text.contains("Sam Second") && text.contains("Revoke access"), "{text}");
+    assert!(
+        text.contains("Sam Second") && text.contains("Revoke access"),
+        "{text}"
+    );
     assert!(text.contains("No invitations are waiting"));
     // The new login signs in through the page like any guardian.
     signed_in(&app, "sam@guard.test", SECONDARY_PASSWORD).await;
@@ -247,7 +278,10 @@ async fn a_used_link_is_refused_in_words(backend: Backend) {
     // The page without a link.
     let none = Browser::new(&app).get("invitation").await;
     none.expect(200);
-    assert!(none.text().contains("Open the invitation link from your email"));
+    assert!(
+        none.text()
+            .contains("Open the invitation link from your email")
+    );
 }
 
 async fn the_age_confirmation_is_asked_on_the_family_page(backend: Backend) {
@@ -271,15 +305,29 @@ async fn the_age_confirmation_is_asked_on_the_family_page(backend: Backend) {
     page.expect(200);
     let text = page.text();
     assert!(text.contains("Confirm your age"), "{text}");
-    assert!(!text.contains("Guard Family"), "no family before the confirmation");
-    assert!(page.html.contains(">I confirm that I am 18 or older</label>"));
+    assert!(
+        !text.contains("Guard Family"),
+        "no family before the confirmation"
+    );
+    assert!(
+        page.html
+            .contains(">I confirm that I am 18 or older</label>")
+    );
     let unticked = s.post("family/age-confirmation", &[]).await;
     unticked.expect(422);
-    assert!(unticked.text().contains("Tick the box to confirm that you are 18 or older."));
+    assert!(
+        unticked
+            .text()
+            .contains("Tick the box to confirm that you are 18 or older.")
+    );
     let confirmed = s
         .post("family/age-confirmation", &[("age_confirmed", "yes")])
         .await;
-    assert!(confirmed.expect_redirect("/family").ends_with("?notice=age_confirmed"));
+    assert!(
+        confirmed
+            .expect_redirect("/family")
+            .ends_with("?notice=age_confirmed")
+    );
     let page = s.follow(confirmed).await;
     page.expect(200);
     assert!(page.text().contains("Thank you for confirming your age."));
@@ -302,24 +350,46 @@ async fn an_existing_login_accepts_with_its_password_and_switches_families(backe
     let shown = land(&mut o, &link).await;
     shown.expect(200);
     assert!(shown.text().contains("Accept with your login"));
-    assert!(shown.text().contains("olga@guard.test already has a login here"));
+    assert!(
+        shown
+            .text()
+            .contains("olga@guard.test already has a login here")
+    );
     assert!(!shown.html.contains(">First name</label>"));
     assert!(shown.html.contains(">Password</label>"));
     // A wrong password is refused next to its field; the link still works.
     let wrong = o.post("invitation", &[("password", "Wrong-Pw-123!")]).await;
     wrong.expect(401);
-    assert!(wrong.text().contains("That is not the password of this login."));
-    let accepted = o.post("invitation", &[("password", GUARDIAN_PASSWORD)]).await;
+    assert!(
+        wrong
+            .text()
+            .contains("That is not the password of this login.")
+    );
+    let accepted = o
+        .post("invitation", &[("password", GUARDIAN_PASSWORD)])
+        .await;
     accepted.expect_redirect("/family");
     let page = o.follow(accepted).await;
     page.expect(200);
     let text = page.text();
-    assert!(text.contains("Guard Family") && text.contains("view only"), "{text}");
+    assert!(
+        text.contains("Guard Family") && text.contains("view only"),
+        "{text}"
+    );
     // The switcher lists her own family.
     assert!(text.contains("Your other families") && text.contains("Switch to Other Family"));
     let switched = o.post("family/switch", &[("family_id", &own_id)]).await;
-    assert!(switched.expect_redirect("/family").ends_with("?notice=switched"));
-    assert!(switched.set_cookies.iter().any(|c| c.starts_with("__Host-portal-session=")));
+    assert!(
+        switched
+            .expect_redirect("/family")
+            .ends_with("?notice=switched")
+    );
+    assert!(
+        switched
+            .set_cookies
+            .iter()
+            .any(|c| c.starts_with("__Host-portal-session="))
+    );
     let page = o.follow(switched).await;
     page.expect(200);
     let text = page.text();
@@ -337,7 +407,9 @@ async fn an_existing_login_accepts_with_its_password_and_switches_families(backe
         .await;
     refused.expect(403);
     assert!(refused.text().contains("You do not have access to this."));
-    let refused = o.post("family/switch", &[("family_id", "no such id!")]).await;
+    let refused = o
+        .post("family/switch", &[("family_id", "no such id!")])
+        .await;
     refused.expect(403);
 }
 
@@ -358,7 +430,11 @@ async fn resend_cancel_and_revoke_from_the_family_page(backend: Backend) {
     let resent = p
         .post(&format!("family/invitations/{ann}/resend"), &[])
         .await;
-    assert!(resent.expect_redirect("/family").ends_with("?notice=resent"));
+    assert!(
+        resent
+            .expect_redirect("/family")
+            .ends_with("?notice=resent")
+    );
     let page = p.follow(resent).await;
     assert!(page.text().contains("A new invitation link was sent"));
     let new_link = mailed_link(&app, "ann@guard.test").await;
@@ -370,7 +446,11 @@ async fn resend_cancel_and_revoke_from_the_family_page(backend: Backend) {
     let cancelled = p
         .post(&format!("family/invitations/{bob}/cancel"), &[])
         .await;
-    assert!(cancelled.expect_redirect("/family").ends_with("?notice=cancelled"));
+    assert!(
+        cancelled
+            .expect_redirect("/family")
+            .ends_with("?notice=cancelled")
+    );
     let page = p.follow(cancelled).await;
     assert!(page.text().contains("The invitation was cancelled"));
     assert!(!page.text().contains("bob@guard.test") && page.text().contains("ann@guard.test"));
@@ -390,7 +470,11 @@ async fn resend_cancel_and_revoke_from_the_family_page(backend: Backend) {
     let revoked = p
         .post(&format!("family/secondary-users/{sam_id}/revoke"), &[])
         .await;
-    assert!(revoked.expect_redirect("/family").ends_with("?notice=revoked"));
+    assert!(
+        revoked
+            .expect_redirect("/family")
+            .ends_with("?notice=revoked")
+    );
     let page = p.follow(revoked).await;
     assert!(page.text().contains("Access was revoked."));
     assert!(!page.text().contains("Sam Second") && page.text().contains("Nobody else has access"));
@@ -400,7 +484,10 @@ async fn resend_cancel_and_revoke_from_the_family_page(backend: Backend) {
     );
     let gone = s.get("family").await;
     gone.expect(403);
-    assert!(gone.text().contains("Your access to this family was removed."));
+    assert!(
+        gone.text()
+            .contains("Your access to this family was removed.")
+    );
     assert!(gone.text().contains("Sign out"));
     // Only known notices are shown.
     let page = p.get("family?notice=%3Cb%3Ehi%3C%2Fb%3E").await;
@@ -418,7 +505,11 @@ async fn policies_pending_and_view_only_are_said_in_words(backend: Backend) {
         .post("family/invitations", &[("email", "x@guard.test")])
         .await;
     refused.expect(403);
-    assert!(refused.text().contains("Your access to this family is view only."));
+    assert!(
+        refused
+            .text()
+            .contains("Your access to this family is view only.")
+    );
     assert!(app.messages_to("x@guard.test").await.is_empty());
     // A new required policy: the primary is led to the policies, and cannot invite.
     let owner = app.owner_token().await;
@@ -427,7 +518,10 @@ async fn policies_pending_and_view_only_are_said_in_words(backend: Backend) {
     p.get("sign-in").await.expect(200);
     p.post(
         "sign-in",
-        &[("email", "prime@guard.test"), ("password", GUARDIAN_PASSWORD)],
+        &[
+            ("email", "prime@guard.test"),
+            ("password", GUARDIAN_PASSWORD),
+        ],
     )
     .await
     .expect_redirect("/policies");
@@ -439,7 +533,11 @@ async fn policies_pending_and_view_only_are_said_in_words(backend: Backend) {
         .post("family/invitations", &[("email", "y@guard.test")])
         .await;
     refused.expect(409);
-    assert!(refused.text().contains("Accept the family's policies first."));
+    assert!(
+        refused
+            .text()
+            .contains("Accept the family's policies first.")
+    );
     // The secondary user waits for the primary, told why.
     let waiting = s.get("family").await;
     waiting.expect(403);

@@ -40,13 +40,13 @@ struct Typed {
 
 /// `invitation`: landing, the invitation, and accepting it.
 pub(crate) async fn invitation(ctx: &mut Ctx<'_>) -> PageResult {
-    if !ctx.is_post() {
-        if let Some(token) = ctx.query("token") {
-            // Landing: checked when the page is shown, never used up here.
-            ctx.flow()?.invitation_token = Some(token);
-            ctx.save_flow()?;
-            return ctx.redirect("invitation");
-        }
+    if !ctx.is_post()
+        && let Some(token) = ctx.query("token")
+    {
+        // Landing: checked when the page is shown, never used up here.
+        ctx.flow()?.invitation_token = Some(token);
+        ctx.save_flow()?;
+        return ctx.redirect("invitation");
     }
     let Some(token) = ctx.flow()?.invitation_token.clone() else {
         let sign_in = ctx.path("sign-in");
@@ -71,8 +71,7 @@ pub(crate) async fn invitation(ctx: &mut Ctx<'_>) -> PageResult {
         last_name: ctx.form.get("last_name").trim().to_owned(),
         age_confirmed: ctx.form.checked("age_confirmed"),
     };
-    if !landing.existing_login
-        && ctx.form.get("password") != ctx.form.get("password_confirmation")
+    if !landing.existing_login && ctx.form.get("password") != ctx.form.get("password_confirmation")
     {
         let mut errors = FormErrors::none();
         errors.field("password_confirmation", Msg::FieldMismatch.en());
@@ -127,7 +126,8 @@ fn show(
     let info = &landing.info;
     let email = info.email.as_str();
     let date = info.expires_at.get(..10).unwrap_or(&info.expires_at);
-    let rules = Msg::PasswordRules.fill(&[("min", &portal_core::passwords::MIN_LENGTH.to_string())]);
+    let rules =
+        Msg::PasswordRules.fill(&[("min", &portal_core::passwords::MIN_LENGTH.to_string())]);
     let intro = Msg::InvitationIntro.fill(&[
         ("inviter", &info.inviter),
         ("family", &info.family_name),
