@@ -15,6 +15,7 @@ mod lambda_events;
 mod office_staff;
 mod openapi_coverage;
 mod pages;
+mod pages_family;
 mod pages_signup;
 mod passwords;
 mod purge;

@@ -120,6 +120,17 @@ pub struct InvitationInfo {
     pub expires_at: String,
 }
 
+/// What the hosted invitation page shows on landing: the link's details and whether the
+/// invited email already has a login at this business (accepting then asks only for that
+/// login's password; otherwise for a name and a new password). The holder of a live link
+/// learns nothing the API's accept would not tell them (it answers `401` for an existing login
+/// and `422` for a new email without a name), and the link went only to that mailbox.
+#[derive(Debug, Clone)]
+pub struct InvitationLanding {
+    pub info: InvitationInfo,
+    pub existing_login: bool,
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct AcceptInvitationInput {
     pub token: Option<String>,
@@ -156,6 +167,15 @@ impl NewSecondary {
             }),
             _ => Err(DomainError::Internal("validation lost an error".into())),
         }
+    }
+}
+
+fn info_of(invitation: &InvitationRecord, family: FamilyRecord) -> InvitationInfo {
+    InvitationInfo {
+        family_name: family.name,
+        email: invitation.email.clone(),
+        inviter: invitation.inviter_name.clone(),
+        expires_at: rfc3339_epoch(invitation.valid_until),
     }
 }
 
@@ -560,11 +580,33 @@ impl Portal {
         let LinkReads {
             invitation, family, ..
         } = self.link_reads(account, token).await?;
-        Ok(InvitationInfo {
-            family_name: family.name,
-            email: invitation.email.clone(),
-            inviter: invitation.inviter_name.clone(),
-            expires_at: rfc3339_epoch(invitation.valid_until),
+        Ok(info_of(&invitation, family))
+    }
+
+    /// [`Portal::invitation_info`] and whether the invited email already has a login (read in
+    /// the same batch as the invitation: no extra round trip). Never uses the link up.
+    pub async fn invitation_landing(
+        &self,
+        account: &AccountName,
+        token: &str,
+    ) -> DomainResult<InvitationLanding> {
+        let LinkReads {
+            invitation,
+            family,
+            mut rest,
+            ..
+        } = self.link_reads(account, token).await?;
+        let existing_login = rest
+            .get(
+                self.store.as_ref(),
+                &keys::login_email(account, &invitation.email.normalized()),
+            )
+            .await?
+            .and_then(|i| crate::guardian::guardian_of_login(&i))
+            .is_some();
+        Ok(InvitationLanding {
+            info: info_of(&invitation, family),
+            existing_login,
         })
     }
 
