@@ -23,6 +23,9 @@ both_stores!(
     theme_and_static_files_follow_the_branding_rules,
 );
 
+/// Form fields or headers as (name, value) pairs.
+type Fields<'a> = Vec<(&'a str, &'a str)>;
+
 const GUARDIAN_PASSWORD: &str = "Gu4rdian-Pw!x";
 const NEW_PASSWORD: &str = "N3w-Secret!pw";
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -223,7 +226,7 @@ async fn posts_without_the_right_csrf_token_or_from_another_site_change_nothing(
     let foreign = other.csrf.clone().unwrap();
     assert_ne!(foreign, csrf);
 
-    let attempts: Vec<(&str, Vec<(&str, &str)>, Vec<(&str, &str)>)> = vec![
+    let attempts: Vec<(&str, Fields, Fields)> = vec![
         ("no token", vec![], vec![same_origin, ("cookie", &cookie)]),
         (
             "wrong token",

@@ -46,7 +46,7 @@ fn notice_of(id: &str) -> Option<Msg> {
 /// The family page and every action posting to it.
 pub(crate) async fn handle(ctx: &mut Ctx<'_>, page: Page) -> PageResult {
     let Some(auth) = ctx.session().await? else {
-        return ctx.to_sign_in(SubjectKind::Guardian);
+        return ctx.sign_in_first(SubjectKind::Guardian);
     };
     if auth.kind != SubjectKind::Guardian {
         return ctx.redirect("staff-home");

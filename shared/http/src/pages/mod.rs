@@ -69,10 +69,10 @@ pub(crate) async fn handle(
         );
     }
     let mut ctx = Ctx::new(portal, account, tenant, params, req);
-    if req.method() == Method::POST {
-        if let Err(refusal) = ctx.check_post(page) {
-            return refusal;
-        }
+    if req.method() == Method::POST
+        && let Err(refusal) = ctx.check_post(page)
+    {
+        return *refusal;
     }
     let result = match page {
         Page::SignIn => guardian::sign_in(&mut ctx).await,
@@ -105,10 +105,10 @@ pub(crate) async fn handle(
             unavailable(Some(&ctx), &e)
         }
     };
-    if let Some(activity) = activity {
-        if let Err(e) = portal.finish_activity(&activity).await {
-            tracing::warn!(page = ?page, error = %e, "idle deadline not moved");
-        }
+    if let Some(activity) = activity
+        && let Err(e) = portal.finish_activity(&activity).await
+    {
+        tracing::warn!(page = ?page, error = %e, "idle deadline not moved");
     }
     response
 }
@@ -202,7 +202,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Refuses a POST from another site or without the right CSRF token; parses its form.
-    fn check_post(&mut self, page: Page) -> Result<(), Response<Bytes>> {
+    fn check_post(&mut self, page: Page) -> Result<(), Box<Response<Bytes>>> {
         if !self.same_origin() {
             return Err(self.refusal(StatusCode::FORBIDDEN, Msg::CrossSiteTitle, Msg::CrossSite));
         }
@@ -266,7 +266,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn refusal(&self, status: StatusCode, title: Msg, body: Msg) -> Response<Bytes> {
+    fn refusal(&self, status: StatusCode, title: Msg, body: Msg) -> Box<Response<Bytes>> {
         let shell = self.shell();
         let markup = shell.page(
             title.en(),
@@ -275,7 +275,7 @@ impl<'a> Ctx<'a> {
                 p { a href=(self.path("sign-in")) { (Msg::SignInTitle) } }
             },
         );
-        html_response(status, markup, &[])
+        Box::new(html_response(status, markup, &[]))
     }
 
     /// The flow of this request, started (and its cookie set) when there is none.
@@ -391,7 +391,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Where a signed-out visitor of a signed-in page goes.
-    pub(crate) fn to_sign_in(&mut self, kind: SubjectKind) -> PageResult {
+    pub(crate) fn sign_in_first(&mut self, kind: SubjectKind) -> PageResult {
         let page = match kind {
             SubjectKind::Staff => "staff-sign-in",
             SubjectKind::Guardian => "sign-in",
@@ -449,11 +449,6 @@ impl Form {
             .iter()
             .find(|(k, _)| k == name)
             .map_or("", |(_, v)| v.as_str())
-    }
-
-    /// A field's value trimmed, `None` when empty.
-    pub(crate) fn text(&self, name: &str) -> Option<String> {
-        Some(self.get(name).trim().to_owned()).filter(|v| !v.is_empty())
     }
 
     /// Every value of a repeated field (checkbox groups).

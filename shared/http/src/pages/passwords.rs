@@ -165,7 +165,7 @@ fn dead_link(ctx: &mut Ctx<'_>, err: &DomainError) -> PageResult {
 /// session of the user ends, this one too, so the page sends them to sign in again.
 pub(crate) async fn change(ctx: &mut Ctx<'_>) -> PageResult {
     let Some(auth) = ctx.session().await? else {
-        return ctx.to_sign_in(SubjectKind::Guardian);
+        return ctx.sign_in_first(SubjectKind::Guardian);
     };
     let kind = auth.kind;
     if !ctx.is_post() {

@@ -1047,7 +1047,7 @@ fn review_fields(ctx: &Ctx<'_>, draft: &SignupDraft, errors: &FormErrors) -> Mar
 /// `policies`: the active family's policies, accepted by its primary guardian.
 pub(crate) async fn policies(ctx: &mut Ctx<'_>) -> PageResult {
     let Some(auth) = ctx.session().await? else {
-        return ctx.to_sign_in(SubjectKind::Guardian);
+        return ctx.sign_in_first(SubjectKind::Guardian);
     };
     if auth.kind != SubjectKind::Guardian {
         return ctx.redirect("staff-home");

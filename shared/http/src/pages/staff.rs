@@ -70,7 +70,7 @@ fn show_sign_in(
 /// The staff member of the session cookie, or where to send a visitor without one.
 async fn staff(ctx: &mut Ctx<'_>) -> Result<Result<StaffActor, PageResult>, DomainError> {
     let Some(auth) = ctx.session().await? else {
-        return Ok(Err(ctx.to_sign_in(SubjectKind::Staff)));
+        return Ok(Err(ctx.sign_in_first(SubjectKind::Staff)));
     };
     if auth.kind != SubjectKind::Staff {
         return Ok(Err(ctx.redirect("family")));
