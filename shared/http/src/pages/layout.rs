@@ -418,7 +418,11 @@ pub(crate) fn button_form(action: &str, csrf: &str, label: &str, secondary: bool
     html! {
         form method="post" action=(action) {
             input type="hidden" name="csrf" value=(csrf);
-            button.secondary[secondary] type="submit" { (label) }
+            @if secondary {
+                button.secondary type="submit" { (label) }
+            } @else {
+                button type="submit" { (label) }
+            }
         }
     }
 }
