@@ -774,42 +774,18 @@ impl Portal {
         new_password: SecretString,
     ) -> DomainResult<()> {
         let account = &actor.auth.account;
-        // The login's own lockout counter: guesses here count like failed logins. Read with
-        // the tenant (for the notice) in one batch.
-        let lock_key = self.lock_key(
-            account,
-            crate::lockout::LoginKind::Staff,
-            &actor.record.username.normalized(),
-        );
-        let tenant_key = keys::tenant_record(account);
-        let mut found = self
-            .store
-            .get_many(&[lock_key.clone(), tenant_key.clone()])
-            .await?;
-        let lock = crate::lockout::LockRead {
-            item: take_item(&mut found, &lock_key),
-            key: lock_key,
-        };
-        let (verified, success) = self
-            .check_credentials_deferred(
-                lock,
-                &PasswordAttempt(current_password),
+        let (tenant, password, success) = self
+            .own_password_change(
+                account,
+                (
+                    crate::lockout::LoginKind::Staff,
+                    &actor.record.username.normalized(),
+                ),
                 Some(&actor.record.password_hash),
+                current_password,
+                new_password,
             )
             .await?;
-        if verified == Verified::No {
-            return Err(DomainError::WrongCurrentPassword);
-        }
-        let password = match Password::parse(new_password, "new_password") {
-            Ok(p) => p,
-            Err(e) => {
-                self.transact_settling(Vec::new(), success, None).await?;
-                return Err(DomainError::Validation(vec![e]));
-            }
-        };
-        let tenant: TenantRecord = take_item(&mut found, &tenant_key)
-            .ok_or(DomainError::AccountNotFound)?
-            .record()?;
         self.replace_staff_password(
             actor,
             (actor.record.clone(), actor.auth.subject.version),
@@ -833,40 +809,18 @@ impl Portal {
     ) -> DomainResult<()> {
         let account = &actor.auth.account;
         let guardian = &actor.guardian;
-        let lock_key = self.lock_key(
-            account,
-            crate::lockout::LoginKind::Guardian,
-            &guardian.email.normalized(),
-        );
-        let tenant_key = keys::tenant_record(account);
-        let mut found = self
-            .store
-            .get_many(&[lock_key.clone(), tenant_key.clone()])
-            .await?;
-        let lock = crate::lockout::LockRead {
-            item: take_item(&mut found, &lock_key),
-            key: lock_key,
-        };
-        let (verified, success) = self
-            .check_credentials_deferred(
-                lock,
-                &PasswordAttempt(current_password),
+        let (tenant, password, success) = self
+            .own_password_change(
+                account,
+                (
+                    crate::lockout::LoginKind::Guardian,
+                    &guardian.email.normalized(),
+                ),
                 guardian.password_hash.as_ref(),
+                current_password,
+                new_password,
             )
             .await?;
-        if verified == Verified::No {
-            return Err(DomainError::WrongCurrentPassword);
-        }
-        let password = match Password::parse(new_password, "new_password") {
-            Ok(p) => p,
-            Err(e) => {
-                self.transact_settling(Vec::new(), success, None).await?;
-                return Err(DomainError::Validation(vec![e]));
-            }
-        };
-        let tenant: TenantRecord = take_item(&mut found, &tenant_key)
-            .ok_or(DomainError::AccountNotFound)?
-            .record()?;
         let hash = self.hasher.hash(&password).await?;
         let mut changed = guardian.clone();
         changed.replace_password(hash);
@@ -892,6 +846,51 @@ impl Portal {
         self.send_password_notice(account, &tenant, Some(&changed.email))
             .await;
         Ok(())
+    }
+
+    /// The first half of changing one's own password: the current password checked under the
+    /// login's own lockout counter (guesses here count like failed logins; read with the tenant,
+    /// for the notice, in one batch), then the new one parsed. A refused new password settles
+    /// the check at once; otherwise the settlement rides in the change's transaction.
+    async fn own_password_change(
+        &self,
+        account: &AccountName,
+        (kind, login): (crate::lockout::LoginKind, &str),
+        stored: Option<&crate::passwords::PasswordHashString>,
+        current_password: SecretString,
+        new_password: SecretString,
+    ) -> DomainResult<(
+        TenantRecord,
+        Password,
+        Option<crate::lockout::SuccessToSettle>,
+    )> {
+        let lock_key = self.lock_key(account, kind, login);
+        let tenant_key = keys::tenant_record(account);
+        let mut found = self
+            .store
+            .get_many(&[lock_key.clone(), tenant_key.clone()])
+            .await?;
+        let lock = crate::lockout::LockRead {
+            item: take_item(&mut found, &lock_key),
+            key: lock_key,
+        };
+        let (verified, success) = self
+            .check_credentials_deferred(lock, &PasswordAttempt(current_password), stored)
+            .await?;
+        if verified == Verified::No {
+            return Err(DomainError::WrongCurrentPassword);
+        }
+        let password = match Password::parse(new_password, "new_password") {
+            Ok(p) => p,
+            Err(e) => {
+                self.transact_settling(Vec::new(), success, None).await?;
+                return Err(DomainError::Validation(vec![e]));
+            }
+        };
+        let tenant: TenantRecord = take_item(&mut found, &tenant_key)
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
+        Ok((tenant, password, success))
     }
 
     /// Sets a staff member's password in one transaction (record and login copy with the

@@ -9,7 +9,7 @@ use portal_core::error::FieldError;
 use serde::Serialize;
 
 /// Seconds a client should wait before retrying when a dependency is unavailable.
-const UNAVAILABLE_RETRY_AFTER: i64 = 5;
+pub(crate) const UNAVAILABLE_RETRY_AFTER: i64 = 5;
 
 #[derive(Debug, Serialize)]
 struct Problem<'a> {

@@ -501,7 +501,7 @@ fn unavailable(ctx: Option<&Ctx<'_>>, err: &DomainError) -> Response<Bytes> {
         StatusCode::INTERNAL_SERVER_ERROR
     };
     let content = html! { p { (Msg::Unavailable) } };
-    match ctx {
+    let mut response = match ctx {
         Some(ctx) => html_response(
             status,
             ctx.shell().page(Msg::UnavailableTitle.en(), content),
@@ -517,5 +517,12 @@ fn unavailable(ctx: Option<&Ctx<'_>>, err: &DomainError) -> Response<Bytes> {
             };
             html_response(status, markup, &[])
         }
+    };
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            http::HeaderValue::from(crate::problem::UNAVAILABLE_RETRY_AFTER),
+        );
     }
+    response
 }
