@@ -403,8 +403,15 @@ def test_invitation_accept_with_existing_login(page, new_page, mode, tenant, bas
     expect(label(invitee, "First name")).to_have_count(0)
     expect(label(invitee, "Confirm password")).to_have_count(0)
     check_a11y(invitee)
-    label(invitee, "Password").fill(PASSWORD)
+    # A wrong password is refused in words and does not use the link up.
+    label(invitee, "Password").fill(WRONG_PASSWORD)
     label(invitee, "I confirm that I am 18 or older").check()
+    button(invitee, "Accept the invitation").click()
+    expect(alert(invitee)).to_contain_text("That is not the password of this login.")
+    expect(label(invitee, "Password")).to_have_attribute("aria-invalid", "true")
+    expect(label(invitee, "I confirm that I am 18 or older")).to_be_checked()
+    check_a11y(invitee)
+    label(invitee, "Password").fill(PASSWORD)
     button(invitee, "Accept the invitation").click()
 
     expect(invitee).to_have_url(re.compile(r"/family\?notice=accepted$"))
