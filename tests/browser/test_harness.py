@@ -326,6 +326,9 @@ def test_mail_parsers(base_url):
         link_in("https://elsewhere.test/a/gym/invitation?token=t0k", "invitation")
     with pytest.raises(AssertionError):
         code_in("123456 and 654321")
+    # An account name ending in six digits (unique_account's hex can be all digits) is no code.
+    assert code_in("Your validation code for swim-197723 swim school is 048774.\n"
+                   "— swim-197723 swim school, owner@swim-197723.test") == "048774"
 
 
 def test_unique_account_names():
