@@ -14,10 +14,12 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ses from 'aws-cdk-lib/aws-ses';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { DEFAULT_ROUTES_FILE, loadRouteTable, PURGE_FUNCTION, type RouteTable, validateRouteTable, variableNameConflicts } from './routes';
@@ -288,6 +290,41 @@ export class PortalStack extends Stack {
       schedule: events.Schedule.expression(purgeSchedule),
       targets: [new targets.LambdaFunction(purge, { retryAttempts: 2, maxEventAge: Duration.hours(1) })],
     });
+    // One run at a time: it resumes from one checkpoint and re-sends queued notices, which two
+    // overlapping runs would both send. (An account needs 10 unreserved executions besides.)
+    (purge.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = 1;
+    // Lambda's async defaults (2 retries over 6 hours) would retry a non-retryable failure too and
+    // overlap the next hourly run: one retry within the hour, then the event is kept in a queue
+    // for a person (14 days), whose first message raises an alarm.
+    const purgeFailures = new sqs.Queue(this, 'PurgeFailures', {
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    purge.configureAsyncInvoke({
+      retryAttempts: 1,
+      maxEventAge: Duration.hours(1),
+      onFailure: new destinations.SqsDestination(purgeFailures),
+    });
+    const purgeAlarms = [
+      purgeFailures.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }).createAlarm(this, 'PurgeFailedRuns', {
+        alarmDescription: 'purge: a run failed after its retry; its event waits in the PurgeFailures queue',
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      // Expired links and sessions pile up unnoticed when the schedule stops: no invocation in
+      // two hours is an alarm (missing data counts, since a stopped schedule sends none).
+      purge.metricInvocations({ period: Duration.hours(1), statistic: 'Sum' }).createAlarm(this, 'PurgeNotRun', {
+        alarmDescription: 'purge: not invoked in the last 2 hours',
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: 2,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      }),
+    ];
+    purgeAlarms.forEach((a) => a.addAlarmAction(alarmAction));
 
     // ---- HTTP API (payload format 2.0), $default stage auto-deployed with default throttling.
     this.api = new HttpApi(this, 'Api', {

@@ -153,7 +153,8 @@ describe('functions', () => {
   });
 
   test('three alarms per function: errors, throttles, p99 duration > 80% of timeout', () => {
-    dev.template.resourceCountIs('AWS::CloudWatch::Alarm', allFunctions.length * 3);
+    // (+2: purge's failed-run queue and its not-run alarm, see the purge tests.)
+    dev.template.resourceCountIs('AWS::CloudWatch::Alarm', allFunctions.length * 3 + 2);
     dev.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'Duration',
       ExtendedStatistic: 'p99',
@@ -233,6 +234,39 @@ describe('schedule', () => {
     });
   });
 
+  test('purge runs one at a time, retries once within the hour, and keeps failed events', () => {
+    const purge = templateJson.Resources[logicalId(PURGE_FUNCTION)];
+    assert.equal(purge.Properties.ReservedConcurrentExecutions, 1);
+    const configs = resourcesOfType('AWS::Lambda::EventInvokeConfig');
+    assert.equal(configs.length, 1);
+    const [, config] = configs[0];
+    assert.deepEqual(config.Properties.FunctionName, { Ref: logicalId(PURGE_FUNCTION) });
+    assert.equal(config.Properties.MaximumRetryAttempts, 1);
+    assert.equal(config.Properties.MaximumEventAgeInSeconds, 3600);
+    const queues = resourcesOfType('AWS::SQS::Queue');
+    assert.equal(queues.length, 1);
+    const [queueId, queue] = queues[0];
+    assert.equal(queue.Properties.MessageRetentionPeriod, 14 * 24 * 3600);
+    assert.equal(queue.Properties.SqsManagedSseEnabled, true);
+    assert.deepEqual(config.Properties.DestinationConfig.OnFailure.Destination, { 'Fn::GetAtt': [queueId, 'Arn'] });
+    dev.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+      Threshold: 0,
+      AlarmActions: Match.anyValue(),
+    });
+    dev.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Invocations',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(PURGE_FUNCTION) } }],
+      Period: 3600,
+      EvaluationPeriods: 2,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+      AlarmActions: Match.anyValue(),
+    });
+  });
+
   test('context purgeSchedule changes the rate; garbage is rejected', () => {
     synth('dev', { purgeSchedule: 'rate(15 minutes)' }).template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(15 minutes)',
@@ -249,7 +283,7 @@ describe('permissions', () => {
     assert.deepEqual(sms, ['reset-password']);
   });
 
-  test('purge may only read expired items, delete them, keep its checkpoint, read the table creation time and re-send notices', () => {
+  test('purge may only read expired items, delete them, keep its checkpoint, read the table creation time, re-send notices and hand a failed run to its queue', () => {
     for (const s of [dev, full]) {
       const actions = allowedActions(PURGE_FUNCTION, s);
       assert.deepEqual(actions.filter((a) => /^(sns|secretsmanager):/.test(a)), []);
@@ -263,8 +297,16 @@ describe('permissions', () => {
           'dynamodb:BatchWriteItem',
           'dynamodb:DescribeTable',
           'ses:SendEmail',
+          // The on-failure destination (CDK's grantSendMessages), on that one queue only.
+          'sqs:SendMessage',
+          'sqs:GetQueueAttributes',
+          'sqs:GetQueueUrl',
         ]),
       );
+      const [queueId] = resourcesOfType('AWS::SQS::Queue', s)[0];
+      for (const st of statementsOf(PURGE_FUNCTION, s).filter((st) => JSON.stringify(st.Action).includes('sqs:'))) {
+        assert.deepEqual(st.Resource, { 'Fn::GetAtt': [queueId, 'Arn'] });
+      }
       const query = statementsOf(PURGE_FUNCTION, s).find((st) => st.Action === 'dynamodb:Query');
       const tableId = s.stack.getLogicalId(s.stack.table.node.defaultChild as any);
       assert.deepEqual(query.Resource, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, '/index/expiry']] });
