@@ -5,7 +5,8 @@
 import { closeSync, existsSync, mkdirSync, openSync, readSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
-import { HttpApi, HttpMethod, HttpRoute, HttpRouteKey, PayloadFormatVersion } from 'aws-cdk-lib/aws-apigatewayv2';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { HttpApi, HttpMethod, HttpRoute, HttpRouteKey, LogGroupLogDestination, PayloadFormatVersion } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -23,6 +24,19 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { DEFAULT_ROUTES_FILE, loadRouteTable, PURGE_FUNCTION, type RouteTable, validateRouteTable, variableNameConflicts } from './routes';
+
+/** The access log line: one JSON object; the route pattern, never `$context.path`. */
+export const ACCESS_LOG_FIELDS = {
+  requestId: '$context.requestId',
+  routeKey: '$context.routeKey',
+  status: '$context.status',
+  sourceIp: '$context.identity.sourceIp',
+  userAgent: '$context.identity.userAgent',
+  requestTime: '$context.requestTimeEpoch',
+  responseLatency: '$context.responseLatency',
+  integrationError: '$context.integrationErrorMessage',
+  integrationStatus: '$context.integrationStatus',
+};
 
 /**
  * What each HTTP function may do beyond the table and the signing secret (which every HTTP function
@@ -238,6 +252,10 @@ export class PortalStack extends Stack {
         timeout: opts.timeout,
         environment: { ...opts.environment, RUST_LOG: 'info' },
         logGroup,
+        // The app already writes one JSON object per line; Lambda's own lines (START, REPORT)
+        // become JSON too, so one query language reads both. X-Ray traces each invocation.
+        loggingFormat: lambda.LoggingFormat.JSON,
+        tracing: lambda.Tracing.ACTIVE,
       });
       this.functions[name] = fn;
       this.alarms(name, fn, opts.timeout, alarmAction);
@@ -332,9 +350,16 @@ export class PortalStack extends Stack {
       description: `portal ${stage}: identity API`,
       createDefaultStage: false,
     });
+    // Access logs: the route pattern ($context.routeKey), never the raw path, which can hold a
+    // reset or invitation token.
+    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', { retention: logRetention, removalPolicy: retainOrDestroy });
     const defaultStage = this.api.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(accessLogs),
+        format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
+      },
       throttle: {
         rateLimit: Number(ctx('throttleRateLimit', '100')),
         burstLimit: Number(ctx('throttleBurstLimit', '200')),
@@ -356,6 +381,34 @@ export class PortalStack extends Stack {
         integration: integrations.get(r.function)!,
       });
     }
+
+    // API-level signals: 5xx answers (handled 503s included, which Lambda's Errors never sees)
+    // and p99 latency, over the whole stage.
+    const apiMetric = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/ApiGateway',
+        metricName,
+        dimensionsMap: { ApiId: this.api.apiId, Stage: '$default' },
+        statistic,
+        period: Duration.minutes(5),
+      });
+    const apiAlarms = [
+      apiMetric('5xx', 'Sum').createAlarm(this, 'Api5xx', {
+        alarmDescription: 'API: more than 5 server-error answers in 5 minutes',
+        threshold: 5,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      apiMetric('Latency', 'p99').createAlarm(this, 'ApiLatencyP99', {
+        alarmDescription: 'API: p99 latency above 3 s for 15 minutes',
+        threshold: 3000,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+    apiAlarms.forEach((a) => a.addAlarmAction(alarmAction));
 
     if (this.stubbed.length > 0) {
       Annotations.of(this).addWarningV2(

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import { FUNCTION_PERMISSIONS, functionMemoryMiB, functionTimeoutSeconds, PortalStack } from '../lib/portal-stack';
+import { ACCESS_LOG_FIELDS, FUNCTION_PERMISSIONS, functionMemoryMiB, functionTimeoutSeconds, PortalStack } from '../lib/portal-stack';
 import { DEFAULT_ROUTES_FILE, loadRouteTable, PURGE_FUNCTION, type RouteTable, routeKey, variableNameConflicts } from '../lib/routes';
 
 const table = loadRouteTable(DEFAULT_ROUTES_FILE);
@@ -35,6 +35,8 @@ const FULL_TABLE: RouteTable = {
 };
 const full = synth('dev', {}, FULL_TABLE);
 const templateJson = dev.json;
+/** What active tracing adds to every function's role (sending its trace segments). */
+const XRAY_ACTIONS = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'];
 
 function resourcesOfType(type: string, s: Synth = dev) {
   return Object.entries(s.json.Resources).filter(([, r]) => r.Type === type);
@@ -144,7 +146,8 @@ describe('functions', () => {
   });
 
   test('every function has a log group with retention (1 month dev, 1 year otherwise)', () => {
-    dev.template.resourceCountIs('AWS::Logs::LogGroup', allFunctions.length);
+    // (+1: the API's access logs, same retention.)
+    dev.template.resourceCountIs('AWS::Logs::LogGroup', allFunctions.length + 1);
     dev.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     prod.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
     for (const name of allFunctions) {
@@ -153,8 +156,9 @@ describe('functions', () => {
   });
 
   test('three alarms per function: errors, throttles, p99 duration > 80% of timeout', () => {
-    // (+2: purge's failed-run queue and its not-run alarm, see the purge tests.)
-    dev.template.resourceCountIs('AWS::CloudWatch::Alarm', allFunctions.length * 3 + 2);
+    // (+2: purge's failed-run queue and its not-run alarm, see the purge tests; +2: the API's
+    // 5xx and latency, see the signals tests.)
+    dev.template.resourceCountIs('AWS::CloudWatch::Alarm', allFunctions.length * 3 + 4);
     dev.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'Duration',
       ExtendedStatistic: 'p99',
@@ -219,6 +223,42 @@ describe('table', () => {
       Properties: Match.objectLike({ Replicas: [Match.objectLike({ DeletionProtectionEnabled: false })] }),
     });
     prod.template.hasResource('AWS::SecretsManager::Secret', { DeletionPolicy: 'Retain' });
+  });
+});
+
+describe('signals', () => {
+  test('every function logs JSON and is traced by X-Ray', () => {
+    for (const name of allFunctions) {
+      const props = templateJson.Resources[logicalId(name)].Properties;
+      assert.equal(props.LoggingConfig.LogFormat, 'JSON', name);
+      assert.deepEqual(props.TracingConfig, { Mode: 'Active' }, name);
+    }
+  });
+
+  test('access logs are JSON lines with the route key, the request id and the source IP, never the raw path', () => {
+    const stages = resourcesOfType('AWS::ApiGatewayV2::Stage');
+    assert.equal(stages.length, 1);
+    const settings = stages[0][1].Properties.AccessLogSettings;
+    const format = JSON.parse(settings.Format);
+    assert.deepEqual(format, ACCESS_LOG_FIELDS);
+    assert.equal(format.routeKey, '$context.routeKey');
+    assert.equal(format.requestId, '$context.requestId');
+    assert.equal(format.sourceIp, '$context.identity.sourceIp');
+    assert.ok(format.integrationError);
+    assert.ok(!settings.Format.includes('$context.path'), 'tokens live in paths');
+    const [groupId] = settings.DestinationArn['Fn::GetAtt'];
+    assert.equal(templateJson.Resources[groupId].Type, 'AWS::Logs::LogGroup');
+  });
+
+  test('API 5xx answers and p99 latency raise alarms on the alarm topic', () => {
+    for (const [metric, stat] of [['5xx', 'Sum'], ['Latency', 'p99']]) {
+      const alarm = resourcesOfType('AWS::CloudWatch::Alarm').find(([, a]) => a.Properties.MetricName === metric && a.Properties.Namespace === 'AWS/ApiGateway');
+      assert.ok(alarm, metric);
+      const props = alarm[1].Properties;
+      assert.equal(props.Statistic ?? props.ExtendedStatistic, stat);
+      assert.equal(props.AlarmActions.length, 1, metric);
+      assert.deepEqual(props.Dimensions.map((d: any) => d.Name).sort(), ['ApiId', 'Stage']);
+    }
   });
 });
 
@@ -301,6 +341,7 @@ describe('permissions', () => {
           'sqs:SendMessage',
           'sqs:GetQueueAttributes',
           'sqs:GetQueueUrl',
+          ...XRAY_ACTIONS,
         ]),
       );
       const [queueId] = resourcesOfType('AWS::SQS::Queue', s)[0];
@@ -437,6 +478,7 @@ describe('pages', () => {
         'secretsmanager:GetSecretValue',
         'secretsmanager:DescribeSecret',
         'ses:SendEmail',
+        ...XRAY_ACTIONS,
       ]),
     );
     // The same actions as the other mail-sending route groups (signup, invite, revoke).
