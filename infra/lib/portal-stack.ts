@@ -6,7 +6,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readSync, writeFileSync } f
 import * as path from 'node:path';
 import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, HttpMethod, HttpRoute, HttpRouteKey, LogGroupLogDestination, PayloadFormatVersion } from 'aws-cdk-lib/aws-apigatewayv2';
+import { CfnStage, CorsHttpMethod, HttpApi, HttpMethod, HttpRoute, HttpRouteKey, LogGroupLogDestination, PayloadFormatVersion } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -24,6 +24,26 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { DEFAULT_ROUTES_FILE, loadRouteTable, PURGE_FUNCTION, type RouteTable, validateRouteTable, variableNameConflicts } from './routes';
+
+/** Routes that check a password or send a message: a lower per-route throttle (per second). */
+export const SENSITIVE_ROUTES = [
+  'POST /a/{account}/staff/login',
+  'POST /a/{account}/portal/login',
+  'POST /a/{account}/staff/password/forgot',
+  'POST /a/{account}/portal/password/forgot',
+  'POST /a/{account}/portal/signup/email',
+  'POST /a/{account}/portal/signup/email/verify',
+  'POST /a/{account}/portal/invitations/accept',
+  'POST /a/{account}/password/reset',
+  'POST /a/{account}/sign-in',
+  'POST /a/{account}/staff-sign-in',
+  'POST /a/{account}/forgot-password',
+  'POST /a/{account}/sign-up',
+  'POST /a/{account}/invitation',
+  'POST /a/{account}/reset-password',
+];
+export const SENSITIVE_RATE_LIMIT = 20;
+export const SENSITIVE_BURST_LIMIT = 40;
 
 /** The access log line: one JSON object; the route pattern, never `$context.path`. */
 export const ACCESS_LOG_FIELDS = {
@@ -349,6 +369,14 @@ export class PortalStack extends Stack {
       apiName: `portal-${stage}`,
       description: `portal ${stage}: identity API`,
       createDefaultStage: false,
+      // A portal front end on PORTAL_URL's origin may call the API from the browser; no other
+      // origin may (bearer tokens, so no credentials mode).
+      corsPreflight: {
+        allowOrigins: [new URL(portalUrl).origin],
+        allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST, CorsHttpMethod.PUT, CorsHttpMethod.PATCH, CorsHttpMethod.DELETE],
+        allowHeaders: ['authorization', 'content-type'],
+        maxAge: Duration.hours(1),
+      },
     });
     // Access logs: the route pattern ($context.routeKey), never the raw path, which can hold a
     // reset or invitation token.
@@ -374,13 +402,28 @@ export class PortalStack extends Stack {
         }),
       );
     }
+    const routes: HttpRoute[] = [];
     for (const r of routeTable.routes) {
-      new HttpRoute(this, `Route ${r.method} ${r.path}`, {
-        httpApi: this.api,
-        routeKey: HttpRouteKey.with(r.path, HttpMethod[r.method]),
-        integration: integrations.get(r.function)!,
-      });
+      routes.push(
+        new HttpRoute(this, `Route ${r.method} ${r.path}`, {
+          httpApi: this.api,
+          routeKey: HttpRouteKey.with(r.path, HttpMethod[r.method]),
+          integration: integrations.get(r.function)!,
+        }),
+      );
     }
+    // A second line behind the stage default: the routes that check a password or send a
+    // message get a lower per-route limit, so one client flooding them cannot use up the
+    // stage's budget for everyone else. (The first line, per client, belongs in front: WAF.)
+    const known = new Set(routeTable.routes.map((r) => `${r.method} ${r.path}`));
+    const routeSettings: Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }> = {};
+    // (A test table without some of them, as in the stack's own tests, simply has fewer.)
+    for (const key of SENSITIVE_ROUTES.filter((k) => known.has(k))) {
+      routeSettings[key] = { ThrottlingRateLimit: SENSITIVE_RATE_LIMIT, ThrottlingBurstLimit: SENSITIVE_BURST_LIMIT };
+    }
+    const cfnStage = defaultStage.node.defaultChild as CfnStage;
+    cfnStage.routeSettings = routeSettings;
+    routes.forEach((r) => cfnStage.node.addDependency(r));
 
     // API-level signals: 5xx answers (handled 503s included, which Lambda's Errors never sees)
     // and p99 latency, over the whole stage.

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import { ACCESS_LOG_FIELDS, FUNCTION_PERMISSIONS, functionMemoryMiB, functionTimeoutSeconds, PortalStack } from '../lib/portal-stack';
+import { ACCESS_LOG_FIELDS, SENSITIVE_BURST_LIMIT, SENSITIVE_RATE_LIMIT, SENSITIVE_ROUTES, FUNCTION_PERMISSIONS, functionMemoryMiB, functionTimeoutSeconds, PortalStack } from '../lib/portal-stack';
 import { DEFAULT_ROUTES_FILE, loadRouteTable, PURGE_FUNCTION, type RouteTable, routeKey, variableNameConflicts } from '../lib/routes';
 
 const table = loadRouteTable(DEFAULT_ROUTES_FILE);
@@ -259,6 +259,35 @@ describe('signals', () => {
       assert.equal(props.AlarmActions.length, 1, metric);
       assert.deepEqual(props.Dimensions.map((d: any) => d.Name).sort(), ['ApiId', 'Stage']);
     }
+  });
+});
+
+describe('front door', () => {
+  test('CORS allows the portal origin only, without credentials', () => {
+    const api = resourcesOfType('AWS::ApiGatewayV2::Api')[0][1].Properties;
+    assert.deepEqual(api.CorsConfiguration.AllowOrigins, ['https://portal.example.com']);
+    assert.ok(!api.CorsConfiguration.AllowCredentials);
+    const other = synth('dev', { portalUrl: 'https://families.swim.test/app' });
+    const otherApi = other.template.toJSON().Resources;
+    const cors = Object.values(otherApi).find((r: any) => r.Type === 'AWS::ApiGatewayV2::Api') as any;
+    assert.deepEqual(cors.Properties.CorsConfiguration.AllowOrigins, ['https://families.swim.test']);
+  });
+
+  test('password and message routes have their own lower throttle, below the stage default', () => {
+    const stage = resourcesOfType('AWS::ApiGatewayV2::Stage')[0][1].Properties;
+    assert.ok(SENSITIVE_ROUTES.includes('POST /a/{account}/staff/login'));
+    // Every one of them is a route of routes.json (a renamed route must not drop its limit).
+    const real = new Set(loadRouteTable(DEFAULT_ROUTES_FILE).routes.map((r) => `${r.method} ${r.path}`));
+    for (const key of SENSITIVE_ROUTES) assert.ok(real.has(key), key);
+    assert.ok(SENSITIVE_ROUTES.includes('POST /a/{account}/sign-in'));
+    assert.deepEqual(Object.keys(stage.RouteSettings).sort(), [...SENSITIVE_ROUTES].sort());
+    for (const key of SENSITIVE_ROUTES) {
+      assert.deepEqual(stage.RouteSettings[key], { ThrottlingRateLimit: SENSITIVE_RATE_LIMIT, ThrottlingBurstLimit: SENSITIVE_BURST_LIMIT });
+    }
+    assert.ok(SENSITIVE_RATE_LIMIT < stage.DefaultRouteSettings.ThrottlingRateLimit);
+    // The stage waits for the routes its settings name.
+    const stageId = resourcesOfType('AWS::ApiGatewayV2::Stage')[0][0];
+    assert.ok(((templateJson.Resources[stageId] as any).DependsOn ?? []).length >= SENSITIVE_ROUTES.length);
   });
 });
 
