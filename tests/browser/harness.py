@@ -262,13 +262,17 @@ class ApiError(AssertionError):
         self.status, self.body = status, body
 
 
-def api(method: str, path: str, body=None, *, expect: int | tuple[int, ...] | None = None):
-    """One request to portal-local (path relative to PORTAL_BASE_URL); returns the decoded JSON
-    (None for an empty body). Raises ApiError on an unexpected status (default: any non-2xx)."""
+def api(method: str, path: str, body=None, *, expect: int | tuple[int, ...] | None = None,
+        token: str | None = None):
+    """One request to portal-local (path relative to PORTAL_BASE_URL), with a bearer `token` if
+    given; returns the decoded JSON (None for an empty body). Raises ApiError on an unexpected
+    status (default: any non-2xx)."""
     url = base_url() + path
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("Accept", "application/json")
+    if token is not None:
+        req.add_header("Authorization", f"Bearer {token}")
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:

@@ -10,18 +10,14 @@ role only, by form submission, so the same steps work with JavaScript off.
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 
 from playwright.sync_api import expect
 
 from harness import (
     OWNER_PASSWORD,
     api,
-    base_url as _base_url,
     check_a11y as _axe,
     code_in,
     latest_mail,
@@ -43,23 +39,7 @@ FAMILY_URL = re.compile(r"/family(\?.*)?$")
 
 def call(method: str, path: str, body=None, *, token: str | None = None, expect_status=None):
     """One JSON request with an optional bearer token; the decoded answer (None when empty)."""
-    if token is None:
-        return api(method, path, body, expect=expect_status)
-    url = _base_url() + path
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Accept", "application/json")
-    req.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            status, text = resp.status, resp.read().decode()
-    except urllib.error.HTTPError as e:
-        status, text = e.code, e.read().decode(errors="replace")
-    ok = status == expect_status if expect_status else 200 <= status < 300
-    assert ok, f"{method} {path} -> {status}: {text[:1000]}"
-    return json.loads(text) if text.strip() else None
+    return api(method, path, body, expect=expect_status, token=token)
 
 
 def api_guardian(account: str, email: str, first: str, last: str,

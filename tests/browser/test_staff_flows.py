@@ -3,14 +3,11 @@ page with the missing-settings warning, change password, sign out, and the reset
 member's forgotten password from the mailed link. Each flow runs as desktop, without JavaScript
 and at 375 px; every page is checked by axe and guarded against CSP violations."""
 
-import json
 import re
-import urllib.request
 
 from playwright.sync_api import expect
 
-from harness import (api, base_url as harness_base_url, check_a11y, create_tenant, latest_mail,
-                     link_in, screenshot)
+from harness import api, check_a11y, create_tenant, latest_mail, link_in, screenshot
 
 NEW_PASSWORD = "N3w-Owner!pw"
 
@@ -124,20 +121,11 @@ def test_a_staff_member_resets_a_forgotten_password_from_the_mail(page, base_url
 
 
 def _accept_terms(account, token):
-    _authed("POST", f"/a/{account}/staff/terms/accept", token, {"version": "2026-01"})
+    api("POST", f"/a/{account}/staff/terms/accept", {"version": "2026-01"}, token=token)
 
 
 def _create_staff(account, token, username, email, password):
-    _authed("POST", f"/a/{account}/office/staff", token, {
+    api("POST", f"/a/{account}/office/staff", {
         "username": username, "first_name": "Fred", "last_name": "Desk", "email": email,
         "password": password, "advanced_permissions": {"families": "view"},
-    })
-
-
-def _authed(method, path, token, body):
-    """A JSON API call with a bearer token (the harness's `api` sends none)."""
-    req = urllib.request.Request(
-        harness_base_url() + path, method=method, data=json.dumps(body).encode(),
-        headers={"content-type": "application/json", "authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        assert 200 <= resp.status < 300, resp.status
+    }, token=token)
