@@ -1,16 +1,24 @@
 // CDK app entry point: `npx cdk synth -c stage=prod` (stage defaults to dev).
-// Other context keys: portalUrl, mailDomain, mailFrom, purgeSchedule, alarmEmail, architecture,
-// routesFile, lambdaDir, requireBinaries (set it for deploys), throttleRateLimit, throttleBurstLimit.
-import { App } from 'aws-cdk-lib';
+// A stage's configuration is committed in lib/stages.ts (see lib/config.ts); only dev takes
+// overrides from context (portalUrl, mailDomain, mailFrom, alarmEmail, purgeSchedule, ...).
+// Other context keys: routesFile, lambdaDir, requireBinaries.
+// cdk-nag's serverless rules check every synth: an unacknowledged finding fails it.
+import { App, Validations } from 'aws-cdk-lib';
+import { ServerlessChecks } from 'cdk-nag';
+import { StageConfigError } from '../lib/config';
 import { PortalStack } from '../lib/portal-stack';
 
 const app = new App();
 const stage = String(app.node.tryGetContext('stage') ?? 'dev');
 if (!/^[a-z][a-z0-9-]{0,20}$/.test(stage)) throw new Error(`context stage must match ^[a-z][a-z0-9-]{0,20}$, not ${JSON.stringify(stage)}`);
 
-new PortalStack(app, `portal-${stage}`, {
-  stage,
-  description: `portal identity backend (${stage})`,
-  // Environment-agnostic unless the CLI provides one at deploy time.
-  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
-});
+try {
+  new PortalStack(app, `portal-${stage}`, { stage, description: `portal identity backend (${stage})` });
+} catch (e) {
+  if (e instanceof StageConfigError) {
+    console.error(e.message);
+    process.exit(1);
+  }
+  throw e;
+}
+Validations.of(app).addPlugins(new ServerlessChecks(app));

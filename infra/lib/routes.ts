@@ -9,6 +9,9 @@ export type HttpMethodName = (typeof HTTP_METHODS)[number];
 /** The scheduled job: a Lambda with no route, always deployed by the stack (not listed in routes.json). */
 export const PURGE_FUNCTION = 'purge';
 
+/** The signing key's Secrets Manager rotation function: no route either (functions/rotate-key). */
+export const ROTATE_KEY_FUNCTION = 'rotate-key';
+
 export interface RouteEntry {
   readonly method: HttpMethodName;
   readonly path: string;
@@ -58,6 +61,7 @@ export function validateRouteTable(raw: unknown, source = 'routes.json'): RouteT
   for (const f of functions as unknown[]) {
     if (typeof f !== 'string' || !FUNCTION_NAME.test(f)) problems.push(`bad function name ${JSON.stringify(f)}`);
     else if (f === PURGE_FUNCTION) problems.push(`"${PURGE_FUNCTION}" is the scheduled job, not an HTTP function`);
+    else if (f === ROTATE_KEY_FUNCTION) problems.push(`"${ROTATE_KEY_FUNCTION}" is the key rotation function, not an HTTP function`);
     else if (fnSet.has(f)) problems.push(`function "${f}" listed twice`);
     else fnSet.add(f);
   }
