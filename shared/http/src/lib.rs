@@ -4,6 +4,7 @@
 
 mod app;
 mod handlers;
+pub mod origin;
 #[cfg(feature = "pages")]
 mod pages;
 pub mod problem;
