@@ -873,3 +873,42 @@ describe('architectures', () => {
     assert.throws(() => new PortalStack(app, 'portal-prod', { stage: 'prod', lambdaDir: dir, config: PROD_CONFIG }), /built for x86_64 but revoke runs on arm64/);
   });
 });
+
+describe('signing key rotation', () => {
+  test('Secrets Manager rotates the keyring through rotate-key\'s live alias on the configured schedule', () => {
+    const secretId = dev.stack.getLogicalId(dev.stack.signingKey.node.defaultChild as CfnResource);
+    dev.template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
+      SecretId: { Ref: secretId },
+      RotationLambdaARN: { Ref: aliasId(ROTATE_KEY_FUNCTION) },
+      RotationRules: { ScheduleExpression: 'rate(30 days)' },
+    });
+    dev.template.hasResourceProperties('AWS::Lambda::Permission', {
+      Principal: 'secretsmanager.amazonaws.com',
+      FunctionName: { Ref: aliasId(ROTATE_KEY_FUNCTION) },
+    });
+    synth('dev', { keyRotationDays: '7' }).template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
+      RotationRules: { ScheduleExpression: 'rate(7 days)' },
+    });
+  });
+
+  test('rotate-key may only read and stage versions of the signing secret (and draw a random value)', () => {
+    const secretId = full.stack.getLogicalId(full.stack.signingKey.node.defaultChild as CfnResource);
+    assert.deepEqual(
+      new Set(allowedActions(ROTATE_KEY_FUNCTION)),
+      new Set([
+        'secretsmanager:DescribeSecret',
+        'secretsmanager:GetSecretValue',
+        'secretsmanager:PutSecretValue',
+        'secretsmanager:UpdateSecretVersionStage',
+        'secretsmanager:GetRandomPassword',
+        ...XRAY_ACTIONS,
+      ]),
+    );
+    for (const st of statementsOf(ROTATE_KEY_FUNCTION)) {
+      const actions = [st.Action].flat();
+      if (actions.some((a: string) => a.startsWith('secretsmanager:') && a !== 'secretsmanager:GetRandomPassword')) {
+        assert.deepEqual(st.Resource, { Ref: secretId });
+      }
+    }
+  });
+});
