@@ -101,6 +101,7 @@ pub async fn setup() -> Fixture {
         mailer: outbox.clone(),
         sms: outbox.clone(),
         clock,
+        metrics: Arc::new(portal_core::metrics::NoMetrics),
         hasher: PasswordHasherConfig::default(),
         security: portal_core::security::SecurityPolicy::default(),
         signer: TokenSigner::new(&b"0123456789abcdef0123456789abcdef".to_vec().into()).unwrap(),

@@ -20,5 +20,6 @@ mod pages_signup;
 mod passwords;
 mod purge;
 mod secondary;
+mod signals;
 mod signup;
 mod store_conformance;

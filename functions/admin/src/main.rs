@@ -468,6 +468,8 @@ async fn connect(table: &str) -> Result<Portal, Failure> {
         )),
         sms: Arc::new(SnsSender::new(aws_sdk_sns::Client::new(&config))),
         clock: Arc::new(SystemClock),
+        // Standard output is the command's answer: no metric lines in it.
+        metrics: Arc::new(portal_core::metrics::NoMetrics),
         hasher: PasswordHasherConfig::default(),
         security: portal_core::security::SecurityPolicy::default(),
         signer,

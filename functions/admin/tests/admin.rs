@@ -465,6 +465,7 @@ async fn a_tenant_created_by_portal_admin_can_sign_in_through_portal_local() {
         store: Arc::new(store),
         mailer: None,
         sms: None,
+        metrics: None,
         port: 0,
         portal_url: None,
     })

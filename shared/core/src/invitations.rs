@@ -242,7 +242,7 @@ impl Portal {
             ],
             Some(&link),
         );
-        self.mailer.send_email(mail).await.map_err(|e| {
+        self.send_email(mail).await.map_err(|e| {
             tracing::warn!(error = %e, "invitation not delivered");
             DomainError::DeliveryFailed
         })

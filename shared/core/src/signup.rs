@@ -482,7 +482,7 @@ impl Portal {
             ],
             None,
         );
-        if let Err(e) = self.mailer.send_email(mail).await {
+        if let Err(e) = self.send_email(mail).await {
             tracing::warn!(error = %e, "validation code not delivered");
             self.return_allowance(allowance).await;
             let _ = self.store.delete(&key, Condition::Always).await;
