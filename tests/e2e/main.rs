@@ -12,6 +12,7 @@ mod functions;
 mod hardening;
 mod hardening_edges;
 mod lambda_events;
+mod mail_ceiling;
 mod office_staff;
 mod openapi_coverage;
 mod pages;
