@@ -85,7 +85,6 @@ pub fn daily_mails(account: &AccountName, utc_day: &str) -> Key {
 }
 
 /// Recent sends of one kind of message to one address.
-
 pub fn send_log(account: &AccountName, kind: &str, address_normalized: &str) -> Key {
     Key::new(
         format!("{}#SENT#{kind}#{address_normalized}", tenant(account)),
