@@ -52,6 +52,7 @@ pub fn portal_over(store: Arc<dyn Store>) -> BenchResult<(Portal, Arc<Outbox>)> 
         mailer: outbox.clone(),
         sms: outbox.clone(),
         clock,
+        metrics: Arc::new(portal_core::metrics::NoMetrics),
         hasher: PasswordHasherConfig::default(),
         security: portal_core::security::SecurityPolicy::default(),
         signer: TokenSigner::new(&b"bench-signing-key-0123456789abcdef".to_vec().into())?,

@@ -101,6 +101,7 @@ pub async fn setup() -> Fixture {
         mailer: outbox.clone(),
         sms: outbox.clone(),
         clock,
+        metrics: Arc::new(portal_core::metrics::NoMetrics),
         hasher: PasswordHasherConfig::default(),
         security: portal_core::security::SecurityPolicy::default(),
         signer: TokenSigner::new(&b"0123456789abcdef0123456789abcdef".to_vec().into()).unwrap(),
@@ -390,7 +391,8 @@ async fn a_function_serves_only_its_own_routes() {
 }
 
 /// A store that never answers: the invocation's deadline (from the Lambda context) cuts the work
-/// off and the caller gets the contract's 503 instead of a function timeout.
+/// off and the caller gets the contract's 503 instead of a function timeout, counted as any
+/// other 503.
 #[tokio::test]
 async fn a_hanging_store_answers_503_before_the_invocation_deadline() {
     use crate::support::faults::{FaultStore, StoreFault};
@@ -399,6 +401,8 @@ async fn a_hanging_store_answers_503_before_the_invocation_deadline() {
     let fixture = setup().await;
     let mut portal = fixture.portal.clone();
     portal.store = FaultStore::new(portal.store.clone(), StoreFault::Hang);
+    let recorded = Arc::new(crate::signals::Recorded::default());
+    portal.metrics = recorded.clone();
     let app = App::new(portal, Some(Function::Login));
     let text = fixture
         .fill(&std::fs::read_to_string(format!("{EVENTS}/login/post-staff-login.json")).unwrap());
@@ -427,6 +431,16 @@ async fn a_hanging_store_answers_503_before_the_invocation_deadline() {
     };
     let problem: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(problem["code"], "service_unavailable");
+    use portal_core::metrics::Metric;
+    assert_eq!(
+        recorded.take(),
+        [
+            Metric::ServerError {
+                code: "service_unavailable"
+            },
+            Metric::ServiceUnavailable
+        ]
+    );
 }
 
 /// Runs one API Gateway HTTP API (payload 2.0) event through the `portal_lambda::handle`

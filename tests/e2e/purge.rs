@@ -40,6 +40,7 @@ fn portal_on(store: Arc<dyn Store>) -> Portal {
         mailer: outbox.clone(),
         sms: outbox,
         clock,
+        metrics: Arc::new(portal_core::metrics::NoMetrics),
         hasher: PasswordHasherConfig::default(),
         security: portal_core::security::SecurityPolicy::default(),
         signer: TokenSigner::new(&b"0123456789abcdef0123456789abcdef".to_vec().into()).unwrap(),

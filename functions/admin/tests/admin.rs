@@ -429,11 +429,68 @@ async fn add_sms_credits_then_show_tenant() {
 }
 
 #[tokio::test]
+async fn set_daily_mail_limit_then_show_tenant() {
+    let store = new_table().await;
+    create_tenant(store.table(), "splash").await;
+    assert_eq!(
+        show_tenant(store.table(), "splash").await["settings"]["daily_mail_limit"],
+        1000,
+        "the default"
+    );
+    let set = admin(
+        Some(store.table()),
+        &[
+            "set-daily-mail-limit",
+            "--account",
+            "splash",
+            "--limit",
+            "3000",
+        ],
+        None,
+    )
+    .await
+    .expect_success();
+    assert_eq!(set, json!({"account": "splash", "daily_mail_limit": 3000}));
+    assert_eq!(
+        show_tenant(store.table(), "splash").await["settings"]["daily_mail_limit"],
+        3000
+    );
+    // Out of range: refused before any AWS call, nothing changes.
+    admin(
+        Some(store.table()),
+        &[
+            "set-daily-mail-limit",
+            "--account",
+            "splash",
+            "--limit",
+            "0",
+        ],
+        None,
+    )
+    .await
+    .expect_failure(3, "--limit");
+    admin(
+        Some(store.table()),
+        &[
+            "set-daily-mail-limit",
+            "--account",
+            "nowhere",
+            "--limit",
+            "5",
+        ],
+        None,
+    )
+    .await
+    .expect_failure(5, "tenant nowhere does not exist");
+}
+
+#[tokio::test]
 async fn every_subcommand_has_help() {
     for sub in [
         "create-tenant",
         "publish-terms",
         "add-sms-credits",
+        "set-daily-mail-limit",
         "show-tenant",
     ] {
         let run = admin(None, &[sub, "--help"], None).await;
@@ -465,6 +522,7 @@ async fn a_tenant_created_by_portal_admin_can_sign_in_through_portal_local() {
         store: Arc::new(store),
         mailer: None,
         sms: None,
+        metrics: None,
         port: 0,
         portal_url: None,
     })

@@ -8,8 +8,8 @@ use portal_core::contact::parse_text;
 use portal_core::error::FieldErrors;
 use portal_core::onboarding::NewTenant;
 use portal_core::staff::{NewStaff, StaffInput};
-use portal_core::tenants::{SettingsChange, SettingsInput};
-use portal_core::{DomainError, FieldError, Portal};
+use portal_core::tenants::{DailyMailLimit, SettingsChange, SettingsInput};
+use portal_core::{DomainError, DomainResult, FieldError, Portal};
 use portal_http::problem::from_domain;
 use portal_http::request::json_body;
 use portal_http::response::{Outcome, json, no_content};
@@ -47,6 +47,29 @@ struct SettingsWithCredits {
     #[serde(flatten)]
     settings: SettingsInput,
     sms_credits: Option<i64>,
+    /// Operator-only, as the credits: the office's settings cannot change it.
+    daily_mail_limit: Option<i64>,
+}
+
+impl SettingsWithCredits {
+    /// The settings change, with the operator's daily mail ceiling when given.
+    fn change(&self) -> DomainResult<SettingsChange> {
+        let parsed = SettingsChange::parse(&self.settings);
+        let limit = self
+            .daily_mail_limit
+            .map(|n| DailyMailLimit::parse(n, "daily_mail_limit"))
+            .transpose();
+        match (parsed, limit) {
+            (Ok(change), Ok(None)) => Ok(change),
+            (Ok(change), Ok(Some(limit))) => Ok(change.with_daily_mail_limit(limit)),
+            (Err(DomainError::Validation(mut errors)), Err(e)) => {
+                errors.push(e);
+                Err(DomainError::Validation(errors))
+            }
+            (Ok(_), Err(e)) => Err(DomainError::Validation(vec![e])),
+            (Err(e), _) => Err(e),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -76,7 +99,7 @@ impl Dev<'_> {
                 let account = AccountName::parse(&p["/_dev/tenants/".len()..])
                     .ok_or(DomainError::AccountNotFound)?;
                 let body: SettingsWithCredits = json_body(req)?;
-                let change = SettingsChange::parse(&body.settings)?;
+                let change = body.change()?;
                 let settings = self
                     .portal
                     .patch_tenant(&account, &change, body.sms_credits)
@@ -159,7 +182,7 @@ impl Dev<'_> {
             Err(e) => return Err(e),
         };
         let extra = body.settings.unwrap_or_default();
-        let settings = match SettingsChange::parse(&extra.settings) {
+        let settings = match extra.change() {
             Ok(s) => Some(s),
             Err(DomainError::Validation(es)) => {
                 es.into_iter().for_each(|mut e| {

@@ -18,6 +18,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use portal_core::clock::AdjustableClock;
 use portal_core::messaging::{Mailer, SmsSender};
+use portal_core::metrics::{Metrics, NoMetrics};
 use portal_core::passwords::PasswordHasherConfig;
 use portal_core::signer::TokenSigner;
 use portal_core::store::Store;
@@ -38,6 +39,8 @@ pub struct Options {
     /// Mail through this instead of the outbox (`--messaging aws`, fault tests).
     pub mailer: Option<Arc<dyn Mailer>>,
     pub sms: Option<Arc<dyn SmsSender>>,
+    /// Where metrics go (`None`: nowhere; see `main` for `PORTAL_STAGE`).
+    pub metrics: Option<Arc<dyn Metrics>>,
     pub port: u16,
     /// `None`: the server's own address.
     pub portal_url: Option<String>,
@@ -76,6 +79,7 @@ pub async fn spawn(options: Options) -> Result<Running, DomainError> {
         mailer: options.mailer.unwrap_or_else(|| outbox.clone()),
         sms: options.sms.unwrap_or_else(|| outbox.clone()),
         clock: clock.clone(),
+        metrics: options.metrics.unwrap_or_else(|| Arc::new(NoMetrics)),
         hasher: PasswordHasherConfig::default(),
         security: portal_core::security::SecurityPolicy::default(),
         signer: TokenSigner::new(&key.into())?,

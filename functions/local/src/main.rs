@@ -13,6 +13,7 @@ plus the /_dev routes. --store dynamodb uses the standard AWS environment (AWS_E
 AWS_REGION, credentials) and the table $TABLE_NAME (default portal-local), created if missing.
 Messages go to the outbox (GET /_dev/outbox) unless --messaging aws (SES v2 from $MAIL_FROM, SNS).
 PORTAL_URL (default: the server's own address) is the base of links in messages.
+With PORTAL_STAGE set, metrics are written as CloudWatch EMF lines on stdout (stage = its value).
 --print-routes prints the route table as JSON (infra/routes.json) and exits.";
 
 struct Args {
@@ -96,6 +97,10 @@ async fn run(args: Args) -> Result<(), String> {
         store: Arc::new(EmbeddedStore::new()),
         mailer: None,
         sms: None,
+        // Metrics only when a stage is named: a developer's terminal stays readable.
+        metrics: std::env::var_os(portal_aws::STAGE_VARIABLE).map(|_| {
+            Arc::new(portal_aws::EmfMetrics::from_env()) as Arc<dyn portal_core::metrics::Metrics>
+        }),
         port: args.port,
         portal_url: std::env::var("PORTAL_URL").ok(),
     };

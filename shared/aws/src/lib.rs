@@ -1,5 +1,6 @@
 //! AWS adapters of the domain ports: [`DynamoStore`] (the `Store` port on one DynamoDB table),
-//! [`SesMailer`] (SES v2) and [`SnsSender`] (SNS SMS), plus the shared SDK configuration.
+//! [`SesMailer`] (SES v2), [`SnsSender`] (SNS SMS) and [`EmfMetrics`] (CloudWatch metrics as
+//! log lines), plus the shared SDK configuration.
 //!
 //! Build the SDK config and the clients once per Lambda cold start (see [`sdk_config`]) and
 //! share them across invocations.
@@ -7,6 +8,7 @@
 mod config;
 mod counting;
 mod dynamo;
+mod emf;
 mod sdk_error;
 #[cfg(feature = "ses")]
 mod ses;
@@ -16,6 +18,7 @@ mod sns;
 pub use config::{SdkPolicy, sdk_config};
 pub use counting::CallCounter;
 pub use dynamo::{DynamoStore, EXPIRY_INDEX};
+pub use emf::{EmfMetrics, NAMESPACE, STAGE_VARIABLE, emf_line};
 #[cfg(feature = "ses")]
 pub use ses::SesMailer;
 #[cfg(feature = "sns")]

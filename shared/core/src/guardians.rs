@@ -80,8 +80,22 @@ pub struct FamilySwitch {
 const UNKNOWN_GUARDIAN_ID: &str = "-";
 
 impl Portal {
-    /// `POST portal/login`: the same generic errors and lockout as staff.
+    /// `POST portal/login` (and the sign-in page): the same generic errors and lockout as
+    /// staff, counted by outcome.
     pub async fn guardian_login(
+        &self,
+        account: &AccountName,
+        email: &str,
+        password: secrecy::SecretString,
+        stay_logged_in: bool,
+    ) -> DomainResult<GuardianLogin> {
+        let outcome = self
+            .guardian_login_now(account, email, password, stay_logged_in)
+            .await;
+        self.count_login(outcome)
+    }
+
+    async fn guardian_login_now(
         &self,
         account: &AccountName,
         email: &str,

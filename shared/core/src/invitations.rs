@@ -21,6 +21,7 @@ use crate::passwords::{Password, PasswordAttempt, Verified};
 use crate::portal::Portal;
 use crate::security::in_words;
 use crate::store::{Batch, Condition, Item, Query, StoreError, Write};
+use crate::tenants::TenantRecord;
 use crate::tokens::{new_id, new_token, token_hash};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,21 +211,29 @@ impl Portal {
         .expiring_at(invitation.valid_until + self.security.invitation_kept_seconds))
     }
 
+    /// The tenant, as read with the session (the family routes read it along).
+    async fn tenant_of(&self, ctx: &FamilyContext) -> DomainResult<TenantRecord> {
+        Ok(ctx
+            .actor
+            .auth
+            .read_along
+            .read(
+                self.store.as_ref(),
+                &keys::tenant_record(&ctx.actor.auth.account),
+            )
+            .await?
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?)
+    }
+
     async fn send_invitation(
         &self,
         ctx: &FamilyContext,
+        tenant: &TenantRecord,
         invitation: &InvitationRecord,
         token: &str,
     ) -> DomainResult<()> {
         let account = &ctx.actor.auth.account;
-        let tenant: crate::tenants::TenantRecord = ctx
-            .actor
-            .auth
-            .read_along
-            .read(self.store.as_ref(), &keys::tenant_record(account))
-            .await?
-            .ok_or(DomainError::AccountNotFound)?
-            .record()?;
         let link = format!("{}/a/{account}/invitation?token={token}", self.portal_url);
         let mail = compose_email(
             invitation.email.as_str(),
@@ -242,7 +251,7 @@ impl Portal {
             ],
             Some(&link),
         );
-        self.mailer.send_email(mail).await.map_err(|e| {
+        self.send_email(mail).await.map_err(|e| {
             tracing::warn!(error = %e, "invitation not delivered");
             DomainError::DeliveryFailed
         })
@@ -323,12 +332,15 @@ impl Portal {
             Some(&ctx.family.id),
             json!({"invitation_id": invitation.id, "email": normalized}),
         )?;
-        // The invitation, its link, the audit entry and the sending allowance in one
-        // transaction; a concurrent send to the same address moves the send log on: read it
-        // again.
+        // The invitation, its link, the audit entry, the sending allowance and the tenant's
+        // daily mail count in one transaction; a concurrent send to the same address moves the
+        // send log on: read it again.
+        let tenant = self.tenant_of(ctx).await?;
+        let limit = self.daily_mail_limit(&tenant);
         let (account_ref, invitation_ref, audit_ref) = (&account, &invitation, &audit);
-        let ((), allowance) = self
+        let (counted, allowance) = self
             .with_allowance(&log_key, batch.take(&log_key), |allowance| async move {
+                let (daily, counted) = self.daily_mail(account_ref, limit);
                 let writes = vec![
                     Write::Put(
                         self.invitation_item(account_ref, invitation_ref, 1)?,
@@ -340,17 +352,25 @@ impl Portal {
                     ),
                     audit_ref.clone(),
                     allowance,
+                    daily,
                 ];
                 match self.transact_as(&ctx.actor.auth, writes).await {
-                    Ok(()) => Ok(Some(())),
+                    Ok(()) => Ok(Some(counted)),
                     Err(StoreError::TransactionConflict(Some(3))) => Ok(None),
+                    Err(StoreError::TransactionConflict(Some(4))) => {
+                        Err(self.daily_ceiling_reached())
+                    }
                     Err(e) => Err(e.into()),
                 }
             })
             .await?;
-        if let Err(e) = self.send_invitation(ctx, &invitation, &token).await {
-            // Not delivered: nothing stays behind and the allowance is given back.
+        if let Err(e) = self
+            .send_invitation(ctx, &tenant, &invitation, &token)
+            .await
+        {
+            // Not delivered: nothing stays behind; the allowance and the count are given back.
             self.return_allowance(allowance).await;
+            self.return_daily_mail(counted).await;
             let _ = self
                 .store
                 .transact(vec![
@@ -466,19 +486,39 @@ impl Portal {
     ) -> DomainResult<InvitationView> {
         let account = ctx.actor.auth.account.clone();
         let (mut invitation, version) = self.pending_invitation(ctx, invitation_id).await?;
-        let allowance = self
-            .take_allowance(
-                &account,
-                MessageKind::Invitation,
-                &invitation.email.normalized(),
-            )
+        // The sending allowance and the tenant's daily mail count before the mail (the limits
+        // must hold before sending), in one transaction.
+        let tenant = self.tenant_of(ctx).await?;
+        let limit = self.daily_mail_limit(&tenant);
+        let log_key = send_log_key(
+            &account,
+            MessageKind::Invitation,
+            &invitation.email.normalized(),
+        );
+        let account_ref = &account;
+        let (counted, allowance) = self
+            .with_allowance(&log_key, None, |allowance| async move {
+                let (daily, counted) = self.daily_mail(account_ref, limit);
+                match self.store.transact(vec![allowance, daily]).await {
+                    Ok(()) => Ok(Some(counted)),
+                    Err(StoreError::TransactionConflict(Some(0))) => Ok(None),
+                    Err(StoreError::TransactionConflict(Some(1))) => {
+                        Err(self.daily_ceiling_reached())
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            })
             .await?;
         let old_hash = invitation.token_hash.clone();
         let (token, hash) = new_token()?;
         invitation.token_hash = hash;
         invitation.valid_until = self.clock.epoch() + self.security.invitation_seconds;
-        if let Err(e) = self.send_invitation(ctx, &invitation, &token).await {
+        if let Err(e) = self
+            .send_invitation(ctx, &tenant, &invitation, &token)
+            .await
+        {
             self.return_allowance(allowance).await;
+            self.return_daily_mail(counted).await;
             return Err(e);
         }
         self.transact_as(&ctx.actor.auth, vec![

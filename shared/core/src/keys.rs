@@ -79,6 +79,11 @@ pub fn audit_entry(account: &AccountName, sort: &str) -> Key {
     Key::new(audit_partition(account), sort)
 }
 
+/// The count of a tenant's limited mails on one UTC day (`2026-11-30`).
+pub fn daily_mails(account: &AccountName, utc_day: &str) -> Key {
+    Key::new(format!("{}#MAILS#{utc_day}", tenant(account)), ONE)
+}
+
 /// Recent sends of one kind of message to one address.
 pub fn send_log(account: &AccountName, kind: &str, address_normalized: &str) -> Key {
     Key::new(

@@ -1,5 +1,6 @@
 //! The identity domain. Knows no AWS and no HTTP: flows are services over ports
-//! ([`store::Store`], [`messaging::Mailer`], [`messaging::SmsSender`], [`clock::Clock`]).
+//! ([`store::Store`], [`messaging::Mailer`], [`messaging::SmsSender`], [`clock::Clock`],
+//! [`metrics::Metrics`]).
 
 // Layers, bottom up; dependencies point up this list only (no import circle between files:
 // `scripts/import-cycles`, part of the test command).
@@ -16,9 +17,10 @@ pub mod permissions;
 pub mod security;
 pub mod signer;
 pub mod tokens;
-// Ports: storage, messaging, time.
+// Ports: storage, messaging, time, metrics.
 pub mod clock;
 pub mod messaging;
+pub mod metrics;
 pub mod retry;
 pub mod store;
 // The services' shared dependencies (ports and configuration).

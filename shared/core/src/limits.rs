@@ -1,6 +1,10 @@
 //! Sending limits: at most 5 messages of one kind to one address or phone number per hour (a
 //! sliding window). Kept per address, so a failed attempt never uses up anyone else's allowance.
 //! A message that could not be delivered gives its allowance back.
+//!
+//! Beyond that, each tenant has a ceiling on its validation-code and invitation mails per UTC
+//! day (its `daily_mail_limit`, by default `SecurityPolicy::daily_mails_default`), counted in
+//! the transaction that commits each send (see [`Portal::daily_mail`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -8,7 +12,7 @@ use crate::account::AccountName;
 use crate::error::{DomainError, DomainResult};
 use crate::keys;
 use crate::portal::Portal;
-use crate::store::{Condition, Item, Key, StoreError};
+use crate::store::{Bound, Condition, Item, Key, StoreError, Write};
 
 /// The kinds of message that are limited separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,28 +44,62 @@ pub struct Allowance {
     at: i64,
 }
 
+/// One mail counted against its tenant's daily ceiling, to give back if it is not delivered.
+#[derive(Debug, Clone)]
+pub struct DailyMail {
+    key: Key,
+}
+
+/// The counter field of a tenant's day.
+const DAILY_FIELD: &str = "sent";
+const DAY: i64 = 24 * 60 * 60;
+
+/// The UTC day of an epoch second, as its key spells it (`2026-11-30`).
+fn utc_day(epoch: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(epoch)
+        .map(|t| t.date().to_string())
+        .unwrap_or_else(|_| epoch.div_euclid(DAY).to_string())
+}
+
 /// The send log of one kind of message to one address (lower-cased email or E.164 number).
 pub fn send_log_key(account: &AccountName, kind: MessageKind, address: &str) -> Key {
     keys::send_log(account, kind.as_str(), address)
 }
 
 impl Portal {
-    /// Takes one allowance for a message to `address` (lower-cased email or E.164 number).
-    /// `Err(TooManyRequests)` when the window is full; nothing is recorded then.
-    pub async fn take_allowance(
-        &self,
-        account: &AccountName,
-        kind: MessageKind,
-        address: &str,
-    ) -> DomainResult<Allowance> {
-        let key = send_log_key(account, kind, address);
-        crate::retry::optimistic(|| async {
-            let current = self.store.get(&key).await?;
-            let (item, condition, allowance) = self.allowance_item(&key, current.as_ref())?;
-            let written = self.store.put(item, condition).await;
-            Ok(crate::retry::won(written)?.then_some(allowance))
-        })
-        .await
+    /// Counts one mail against the tenant's ceiling of `limit` a UTC day: the write to put in
+    /// the transaction that commits the send (a bounded atomic add, so that of any number of
+    /// parallel sends exactly `limit` a day commit, with no read before) and the count to give
+    /// back should the mail not go out. When the write fails its bound, answer
+    /// [`Portal::daily_ceiling_reached`].
+    pub fn daily_mail(&self, account: &AccountName, limit: u32) -> (Write, DailyMail) {
+        let key = keys::daily_mails(account, &utc_day(self.clock.epoch()));
+        let write = Write::Add {
+            key: key.clone(),
+            field: DAILY_FIELD.to_owned(),
+            delta: 1,
+            bound: Bound::AtMost(i64::from(limit)),
+        };
+        (write, DailyMail { key })
+    }
+
+    /// `429 too_many_requests` until the next UTC midnight, when the day's count starts again.
+    pub fn daily_ceiling_reached(&self) -> DomainError {
+        DomainError::TooManyRequests {
+            retry_after: DAY - self.clock.epoch().rem_euclid(DAY),
+        }
+    }
+
+    /// Gives a counted mail back (it was not delivered), on the day it was counted. Best
+    /// effort: a failure here only makes the ceiling stricter.
+    pub async fn return_daily_mail(&self, counted: DailyMail) {
+        if let Err(e) = self
+            .store
+            .add(&counted.key, DAILY_FIELD, -1, Bound::AtLeast(0))
+            .await
+        {
+            tracing::warn!(error = %e, "daily mail count not given back");
+        }
     }
 
     /// Commits the caller's writes together with one sending allowance: `commit` gets the

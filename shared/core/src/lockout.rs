@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::account::AccountName;
 use crate::error::{DomainError, DomainResult};
 use crate::keys;
+use crate::metrics::Metric;
 use crate::passwords::{PasswordAttempt, PasswordHashString, Verified};
 use crate::portal::Portal;
 use crate::security::SecurityPolicy;
@@ -229,6 +230,21 @@ struct Held {
 impl Portal {
     pub fn lock_key(&self, account: &AccountName, kind: LoginKind, login_normalized: &str) -> Key {
         lock_key(account, kind, login_normalized)
+    }
+
+    /// Counts a sign-in's outcome (`LoginSucceeded`, `LoginFailed`, `LoginLocked`); other
+    /// refusals (no such account, a dependency down) are not sign-in outcomes.
+    pub(crate) fn count_login<T>(&self, outcome: DomainResult<T>) -> DomainResult<T> {
+        let metric = match &outcome {
+            Ok(_) => Some(Metric::LoginSucceeded),
+            Err(DomainError::InvalidCredentials) => Some(Metric::LoginFailed),
+            Err(DomainError::TooManyAttempts { .. }) => Some(Metric::LoginLocked),
+            Err(_) => None,
+        };
+        if let Some(metric) = metric {
+            self.metrics.record(metric);
+        }
+        outcome
     }
 
     /// Reads a login's lock item on its own (when no batch read carries it).

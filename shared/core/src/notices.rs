@@ -116,7 +116,7 @@ impl Portal {
         let mut report = NoticeReport::default();
         let mut delivered = Vec::new();
         for notice in queued {
-            match self.mailer.send_email(notice.email).await {
+            match self.send_email(notice.email).await {
                 Ok(()) => {
                     report.delivered += 1;
                     delivered.push(Write::Delete(notice.key, Condition::Always));
@@ -195,7 +195,7 @@ impl Portal {
             Err(StoreError::ConditionFailed) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        match self.mailer.send_email(record.email()).await {
+        match self.send_email(record.email()).await {
             Ok(()) => {
                 report.delivered += 1;
                 if let Err(e) = self

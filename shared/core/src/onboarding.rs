@@ -39,6 +39,7 @@ impl Portal {
             owner_staff_id: String::new(),
             created_at: now,
             branding: Branding::default(),
+            daily_mail_limit: None,
         };
         new.settings.apply(&mut tenant)?;
         tenant.business_name = new.business_name;

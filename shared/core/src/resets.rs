@@ -23,6 +23,7 @@ use crate::guardians::GuardianRecord;
 use crate::keys;
 use crate::limits::{Allowance, MessageKind, send_log_key};
 use crate::messaging::{Sms, compose_email};
+use crate::metrics::Metric;
 use crate::passwords::{Password, PasswordAttempt, Verified};
 use crate::portal::Portal;
 use crate::security::in_words;
@@ -399,10 +400,12 @@ impl Portal {
             Err(DomainError::TooManyRequests { .. }) => return Ok(()),
             Err(e) => return Err(e),
         };
-        if let Err(e) = self.mailer.send_email(email).await {
+        if let Err(e) = self.send_email(email).await {
             tracing::warn!(account = %account, error = %e, "forgot-password link not delivered");
             self.return_allowance(allowance).await;
             self.withdraw_link(issued).await;
+        } else {
+            self.metrics.record(Metric::ResetLinkSent);
         }
         Ok(())
     }
@@ -558,8 +561,7 @@ impl Portal {
         let sent = match channel {
             Channel::Email => {
                 let to = recipient.email.as_ref().map(Email::as_str).unwrap_or("");
-                self.mailer
-                    .send_email(self.reset_email(to, &tenant.business_name, &url))
+                self.send_email(self.reset_email(to, &tenant.business_name, &url))
                     .await
             }
             Channel::Sms => {
@@ -568,8 +570,7 @@ impl Portal {
                     .as_ref()
                     .map(PhoneNumber::as_str)
                     .unwrap_or("");
-                self.sms
-                    .send_sms(self.reset_sms(to, &tenant.business_name, &url))
+                self.send_sms(self.reset_sms(to, &tenant.business_name, &url))
                     .await
             }
         };
@@ -582,6 +583,7 @@ impl Portal {
             self.withdraw_link(issued).await;
             return Err(DomainError::DeliveryFailed);
         }
+        self.metrics.record(Metric::ResetLinkSent);
         Ok(())
     }
 
@@ -966,7 +968,7 @@ impl Portal {
             ],
             None,
         );
-        if let Err(e) = self.mailer.send_email(message).await {
+        if let Err(e) = self.send_email(message).await {
             tracing::warn!(account = %account, error = %e, "password change notice not delivered");
         }
     }

@@ -28,6 +28,10 @@ pub struct SecurityPolicy {
     /// At most this many messages of one kind to one address per window.
     pub sends_per_window: usize,
     pub send_window_seconds: i64,
+    /// A tenant's validation-code and invitation mails per UTC day, unless its own
+    /// `daily_mail_limit` says otherwise: a ceiling on what one tenant (or an attacker cycling
+    /// through addresses) can make the shared sender send, far above a busy day's need.
+    pub daily_mails_default: u32,
 }
 
 const MINUTE: i64 = 60;
@@ -50,6 +54,7 @@ impl Default for SecurityPolicy {
             invitation_kept_seconds: 30 * DAY,
             sends_per_window: 5,
             send_window_seconds: HOUR,
+            daily_mails_default: 1000,
         }
     }
 }

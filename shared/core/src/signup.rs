@@ -405,7 +405,8 @@ fn signup_keys(account: &AccountName, input: &SignupInput) -> Vec<Key> {
 
 impl Portal {
     /// `POST portal/signup/email`: one batch (tenant, primary-email guard, send log), then one
-    /// transaction (the sending allowance and the code), then the mail.
+    /// transaction (the sending allowance, the code and the tenant's daily mail count), then
+    /// the mail.
     pub async fn start_signup(
         &self,
         account: &AccountName,
@@ -447,21 +448,26 @@ impl Portal {
         };
         let log_key = send_log_key(account, MessageKind::ValidationCode, &normalized);
         let (code_key, record_ref) = (&key, &record);
-        let ((), allowance) = self
+        let limit = self.daily_mail_limit(&tenant);
+        let (counted, allowance) = self
             .with_allowance(&log_key, batch.take(&log_key), |allowance| async move {
                 let now = self.clock.epoch();
                 // A new code replaces the old one (and its tries).
                 let item = Item::from_record(code_key.clone(), record_ref)?
                     .with_version(now as u64)
                     .expiring_at(now + self.security.code_seconds);
+                let (daily, counted) = self.daily_mail(account, limit);
                 match self
                     .store
-                    .transact(vec![allowance, Write::Put(item, Condition::Always)])
+                    .transact(vec![allowance, Write::Put(item, Condition::Always), daily])
                     .await
                 {
-                    Ok(()) => Ok(Some(())),
+                    Ok(()) => Ok(Some(counted)),
                     // Another send to this address got in first (index 0: the allowance).
                     Err(StoreError::TransactionConflict(Some(0))) => Ok(None),
+                    Err(StoreError::TransactionConflict(Some(2))) => {
+                        Err(self.daily_ceiling_reached())
+                    }
                     Err(e) => Err(e.into()),
                 }
             })
@@ -482,9 +488,10 @@ impl Portal {
             ],
             None,
         );
-        if let Err(e) = self.mailer.send_email(mail).await {
+        if let Err(e) = self.send_email(mail).await {
             tracing::warn!(error = %e, "validation code not delivered");
             self.return_allowance(allowance).await;
+            self.return_daily_mail(counted).await;
             let _ = self.store.delete(&key, Condition::Always).await;
             return Err(DomainError::Store(StoreError::Unavailable(
                 "mail delivery failed".into(),

@@ -361,8 +361,21 @@ impl Portal {
         Ok(group.union(&staff.advanced_permissions))
     }
 
-    /// Staff login (`POST staff/login`).
+    /// Staff login (`POST staff/login` and the staff sign-in page), counted by outcome.
     pub async fn staff_login(
+        &self,
+        account: &AccountName,
+        username: &str,
+        password: SecretString,
+        stay_logged_in: bool,
+    ) -> DomainResult<StaffLogin> {
+        let outcome = self
+            .staff_login_now(account, username, password, stay_logged_in)
+            .await;
+        self.count_login(outcome)
+    }
+
+    async fn staff_login_now(
         &self,
         account: &AccountName,
         username: &str,

@@ -42,6 +42,35 @@ pub struct TenantRecord {
     /// Logo and colours of the hosted pages.
     #[serde(default)]
     pub branding: Branding,
+    /// The tenant's own ceiling on validation-code and invitation mails per UTC day (`None`:
+    /// the platform default). An operator setting: the office cannot change it.
+    #[serde(default)]
+    pub daily_mail_limit: Option<DailyMailLimit>,
+}
+
+/// A tenant's ceiling on validation-code and invitation mails per UTC day: 1 to
+/// [`DailyMailLimit::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DailyMailLimit(u32);
+
+impl DailyMailLimit {
+    pub const MAX: u32 = 1_000_000;
+
+    pub fn parse(raw: i64, field: &str) -> Result<Self, FieldError> {
+        match u32::try_from(raw) {
+            Ok(n @ 1..=Self::MAX) => Ok(Self(n)),
+            _ => Err(FieldError::new(
+                field,
+                "invalid",
+                format!("a daily mail limit is 1 to {}", Self::MAX),
+            )),
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
 }
 
 impl TenantRecord {
@@ -74,6 +103,8 @@ pub struct Settings {
     pub sms_credits: i64,
     pub custom_fields: Vec<CustomField>,
     pub branding: Branding,
+    /// Validation-code and invitation mails the tenant may send per UTC day (read-only here).
+    pub daily_mail_limit: u32,
 }
 
 /// Public facts about a tenant (`GET /a/{account}`).
@@ -123,6 +154,7 @@ pub struct SettingsChange {
     sms_enabled: Option<bool>,
     custom_fields: Option<Vec<CustomField>>,
     branding: Option<BrandingChange>,
+    daily_mail_limit: Option<DailyMailLimit>,
 }
 
 impl SettingsChange {
@@ -180,7 +212,15 @@ impl SettingsChange {
             sms_enabled: input.sms_enabled,
             custom_fields,
             branding,
+            daily_mail_limit: None,
         })
+    }
+
+    /// The change with a new daily mail ceiling: for operators only (`/_dev`, `portal-admin`),
+    /// never parsed from the office's settings.
+    pub fn with_daily_mail_limit(mut self, limit: DailyMailLimit) -> Self {
+        self.daily_mail_limit = Some(limit);
+        self
     }
 
     /// Applies the change; refused (nothing applied) when the resulting branding colours fall
@@ -215,6 +255,9 @@ impl SettingsChange {
         if let Some(v) = &self.custom_fields {
             t.custom_fields = v.clone();
         }
+        if let Some(v) = self.daily_mail_limit {
+            t.daily_mail_limit = Some(v);
+        }
         Ok(())
     }
 }
@@ -248,6 +291,13 @@ pub fn credits_in(item: Option<&Item>) -> i64 {
 }
 
 impl Portal {
+    /// The tenant's ceiling on validation-code and invitation mails per UTC day.
+    pub fn daily_mail_limit(&self, tenant: &TenantRecord) -> u32 {
+        tenant
+            .daily_mail_limit
+            .map_or(self.security.daily_mails_default, DailyMailLimit::get)
+    }
+
     /// The tenant, or `account_not_found`.
     pub async fn tenant(&self, account: &AccountName) -> DomainResult<TenantRecord> {
         match self.store.get(&keys::tenant_record(account)).await? {
@@ -324,7 +374,7 @@ impl Portal {
         };
         let tenant: TenantRecord = tenant.ok_or(DomainError::AccountNotFound)?.record()?;
         let credits = credits_in(credits.as_ref());
-        Ok(settings_view(tenant, credits))
+        Ok(self.settings_view(tenant, credits))
     }
 
     /// Applies a settings change (optimistic concurrency on the tenant item).
@@ -370,7 +420,7 @@ impl Portal {
             Some(read) => credits_in(read.as_ref()),
             None => self.sms_credits(account).await?,
         };
-        Ok(settings_view(tenant, credits))
+        Ok(self.settings_view(tenant, credits))
     }
 
     /// Applies a settings change without an actor (local development and ops).
@@ -430,17 +480,20 @@ pub fn terms_version(item: Option<&Item>) -> String {
         .to_owned()
 }
 
-fn settings_view(t: TenantRecord, sms_credits: i64) -> Settings {
-    Settings {
-        business_name: t.business_name,
-        business_email: t.business_email,
-        location_email: t.location_email,
-        location_phone: t.location_phone,
-        customer_signup_enabled: t.customer_signup_enabled,
-        email_validation_required: t.email_validation_required,
-        sms_enabled: t.sms_enabled,
-        sms_credits,
-        custom_fields: t.custom_fields,
-        branding: t.branding,
+impl Portal {
+    fn settings_view(&self, t: TenantRecord, sms_credits: i64) -> Settings {
+        Settings {
+            daily_mail_limit: self.daily_mail_limit(&t),
+            business_name: t.business_name,
+            business_email: t.business_email,
+            location_email: t.location_email,
+            location_phone: t.location_phone,
+            customer_signup_enabled: t.customer_signup_enabled,
+            email_validation_required: t.email_validation_required,
+            sms_enabled: t.sms_enabled,
+            sms_credits,
+            custom_fields: t.custom_fields,
+            branding: t.branding,
+        }
     }
 }

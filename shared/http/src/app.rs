@@ -60,7 +60,8 @@ impl App {
     }
 
     /// Handles one request. Logs one line per request: route pattern (never the path, which
-    /// may hold a token), account, status and latency.
+    /// may hold a token), account, status and latency; counts a server error (see
+    /// [`crate::problem::count_answer`]).
     pub async fn handle(&self, req: Request<Bytes>, request_id: Option<&str>) -> Response<Bytes> {
         let started = Instant::now();
         let (route, params) = match lookup(req.method(), req.uri().path(), self.function) {
@@ -106,6 +107,7 @@ impl App {
                 from_domain(&err, request_id)
             }
         };
+        crate::problem::count_answer(self.portal.metrics.as_ref(), &response);
         tracing::info!(
             request_id = request_id.unwrap_or("-"),
             route = route.path,

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use portal_core::DomainError;
 use portal_core::error::FieldError;
+use portal_core::metrics::{Metric, Metrics};
 use serde::Serialize;
 
 /// Seconds a client should wait before retrying when a dependency is unavailable.
@@ -25,10 +26,35 @@ struct Problem<'a> {
     request_id: Option<&'a str>,
 }
 
+/// The problem code an answer carries, kept on the response (an extension, never sent) so
+/// that [`count_answer`] can count a server error by its code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemCode(pub &'static str);
+
+/// Counts a `5xx` answer, API or page: `ServerError` by problem code and, for a `503` (a
+/// dependency down, handled), also `ServiceUnavailable`, so that an outage the function
+/// answered itself still reaches an alarm.
+pub fn count_answer(metrics: &dyn Metrics, response: &Response<Bytes>) {
+    let status = response.status();
+    if !status.is_server_error() {
+        return;
+    }
+    let unavailable = status == StatusCode::SERVICE_UNAVAILABLE;
+    let code = match response.extensions().get::<ProblemCode>() {
+        Some(ProblemCode(code)) => code,
+        None if unavailable => "service_unavailable",
+        None => "internal_error",
+    };
+    metrics.record(Metric::ServerError { code });
+    if unavailable {
+        metrics.record(Metric::ServiceUnavailable);
+    }
+}
+
 /// A problem response with a stable `code`.
 pub fn problem(
     status: StatusCode,
-    code: &str,
+    code: &'static str,
     detail: impl Into<String>,
     errors: &[FieldError],
     retry_after: Option<i64>,
@@ -46,6 +72,7 @@ pub fn problem(
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     let mut response = Response::new(Bytes::from(bytes));
     *response.status_mut() = status;
+    response.extensions_mut().insert(ProblemCode(code));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

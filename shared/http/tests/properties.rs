@@ -322,6 +322,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         mailer: Arc::new(Discard),
         sms: Arc::new(Discard),
         clock: Arc::new(SystemClock),
+        metrics: Arc::new(portal_core::metrics::NoMetrics),
         hasher: PasswordHasherConfig {
             memory_kib: 64,
             iterations: 1,

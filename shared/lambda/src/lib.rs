@@ -3,7 +3,9 @@
 //!
 //! Environment: `TABLE_NAME`, `PORTAL_URL`, `MAIL_FROM`, and the token-signing key either as
 //! `SIGNING_KEY_SECRET_ARN` (Secrets Manager, read once per cold start) or `SIGNING_KEY`
-//! (tests, local invokes). Logs are JSON lines through `tracing`.
+//! (tests, local invokes); `PORTAL_STAGE` names the stage of the metrics (see
+//! `portal_aws::EmfMetrics`). Logs are JSON lines through `tracing`, each with the invocation's
+//! `request_id` and X-Ray `trace_id` (see [`log_subscriber`] and [`handle`]).
 //!
 //! Measurement switch: `PORTAL_WARM_UP=off` skips the init-time warm-up call (see [`warm_up`]),
 //! only so that `portal-bench first-response` can show what it saves. Leave it unset.
@@ -19,6 +21,7 @@ use portal_core::signer::TokenSigner;
 use portal_core::store::Store;
 use portal_http::{App, Function};
 use secrecy::SecretSlice;
+use tracing::Instrument;
 
 pub type Error = lambda_http::Error;
 
@@ -26,16 +29,30 @@ fn env(name: &str) -> Result<String, Error> {
     std::env::var(name).map_err(|_| format!("environment variable {name} is not set").into())
 }
 
-/// JSON logs with the level from `RUST_LOG` (default `info`).
+/// JSON logs on standard output (see [`log_subscriber`]).
 pub fn init_tracing() {
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = log_subscriber(std::io::stdout).try_init();
+}
+
+/// JSON log lines to `writer`, with the level from `RUST_LOG` (default `info`). Every line
+/// carries the fields of the span it was written in (`"span"`): within an invocation that is
+/// [`handle`]'s, with the request id and the X-Ray trace id, so that one line leads to the
+/// request's other lines and to its trace. No time: Lambda stamps each line.
+pub fn log_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_current_span(false)
+        .with_current_span(true)
+        .with_span_list(false)
         .without_time()
-        .try_init();
+        .with_writer(writer)
+        .finish()
 }
 
 #[cfg(feature = "secret")]
@@ -130,6 +147,7 @@ pub async fn portal_from_env(issues_tokens: bool) -> Result<Portal, Error> {
         mailer: mailer(&config),
         sms: sms_sender(&config),
         clock: Arc::new(SystemClock),
+        metrics: Arc::new(portal_aws::EmfMetrics::from_env()),
         hasher,
         security: portal_core::security::SecurityPolicy::default(),
         signer: TokenSigner::new(&key)?,
@@ -202,6 +220,20 @@ pub async fn run(function: Function) -> Result<(), Error> {
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let context = req.lambda_context_ref();
     let request_id = context.map(|c| c.request_id.clone());
+    // The runtime also puts the trace id in `_X_AMZN_TRACE_ID` (not in its concurrent mode).
+    let trace_id = context
+        .and_then(|c| c.xray_trace_id.clone())
+        .or_else(|| std::env::var("_X_AMZN_TRACE_ID").ok());
+    let span = tracing::info_span!(
+        "invocation",
+        request_id = request_id.as_deref().unwrap_or("-"),
+        trace_id = trace_id.as_deref().unwrap_or("-"),
+    );
+    invoke(app, req, request_id).instrument(span).await
+}
+
+async fn invoke(app: &App, req: Request, request_id: Option<String>) -> Response<Body> {
+    let context = req.lambda_context_ref();
     let budget = context.and_then(|c| time_left(c.deadline, std::time::SystemTime::now()));
     let (parts, body) = req.into_parts();
     let bytes = match body {
@@ -222,7 +254,9 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                     budget_ms = budget.as_millis() as u64,
                     "invocation deadline reached: answering 503"
                 );
-                deadline_reached(request_id.as_deref())
+                let response = deadline_reached(request_id.as_deref());
+                portal_http::problem::count_answer(app.portal().metrics.as_ref(), &response);
+                response
             }
         },
         None => work.await,

@@ -110,6 +110,7 @@ impl TestApp {
             store,
             mailer,
             sms: None,
+            metrics: None,
             port: 0,
             portal_url: Some("https://portal.test".into()),
         })

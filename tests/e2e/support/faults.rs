@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use portal_core::messaging::{DeliveryError, Email, Mailer, Sms, SmsSender};
+use portal_core::metrics::Metrics;
 use portal_core::store::{
     Bound, Condition, ExpiredPage, Item, Key, Page, Query, Store, StoreError, Write,
 };
@@ -48,23 +49,30 @@ impl TestApp {
         mailer: Option<Arc<dyn Mailer>>,
         sms: Option<Arc<dyn SmsSender>>,
     ) -> TestApp {
-        Self::spawn_on_with(store_for(backend).await, mailer, sms).await
+        Self::spawn_on_with(store_for(backend).await, mailer, sms, None).await
     }
 
     /// A server with tenant `swim` on a store the test keeps a handle to.
     pub async fn spawn_on(store: Arc<dyn Store>) -> TestApp {
-        Self::spawn_on_with(store, None, None).await
+        Self::spawn_on_with(store, None, None, None).await
+    }
+
+    /// A server with tenant `swim` on `store` whose metrics go to `metrics`.
+    pub async fn spawn_metered(store: Arc<dyn Store>, metrics: Arc<dyn Metrics>) -> TestApp {
+        Self::spawn_on_with(store, None, None, Some(metrics)).await
     }
 
     async fn spawn_on_with(
         store: Arc<dyn Store>,
         mailer: Option<Arc<dyn Mailer>>,
         sms: Option<Arc<dyn SmsSender>>,
+        metrics: Option<Arc<dyn Metrics>>,
     ) -> TestApp {
         let running = portal_local::spawn(Options {
             store,
             mailer,
             sms,
+            metrics,
             port: 0,
             portal_url: Some("https://portal.test".into()),
         })

@@ -518,6 +518,9 @@ fn unavailable(ctx: Option<&Ctx<'_>>, err: &DomainError) -> Response<Bytes> {
             html_response(status, markup, &[])
         }
     };
+    response
+        .extensions_mut()
+        .insert(crate::problem::ProblemCode(crate::problem::code_of(err)));
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.headers_mut().insert(
             header::RETRY_AFTER,
