@@ -76,6 +76,8 @@ struct LinkReads {
     family_version: u64,
     /// The account's policy catalog, read with the pointer.
     catalog: Option<Option<Item>>,
+    /// The tenant, read with the pointer (its suspension and sessions epoch).
+    tenant: crate::tenants::TenantRecord,
     rest: Batch,
 }
 
@@ -520,10 +522,11 @@ impl Portal {
             vec![tenant_key.clone(), pointer_key.clone(), catalog_key.clone()],
         )
         .await?;
-        first
+        let tenant: crate::tenants::TenantRecord = first
             .take(&tenant_key)
             .flatten()
-            .ok_or(DomainError::AccountNotFound)?;
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
         let pointer: TokenPointer = first
             .take(&pointer_key)
             .flatten()
@@ -567,6 +570,7 @@ impl Portal {
             family,
             family_version: family_item.version,
             catalog: first.take(&catalog_key),
+            tenant,
             rest,
         })
     }
@@ -623,8 +627,11 @@ impl Portal {
             family,
             family_version,
             catalog,
+            tenant,
             mut rest,
         } = self.link_reads(account, token.trim()).await?;
+        // Before any password is checked.
+        tenant.ensure_open()?;
         let normalized = invitation.email.normalized();
         let password = input.password.unwrap_or_default();
         let now = self.clock.epoch();
@@ -753,6 +760,7 @@ impl Portal {
                     with: writes,
                     success,
                     catalog,
+                    tenant_epoch: tenant.sessions_epoch,
                 },
             )
             .await;

@@ -42,9 +42,35 @@ pub struct TenantRecord {
     /// Logo and colours of the hosted pages.
     #[serde(default)]
     pub branding: Branding,
+    /// Set by an operator (`portal-admin suspend-tenant`): while set, logins, sign-ups,
+    /// invitation acceptance and reset requests answer `account_suspended`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<Suspension>,
+    /// Sessions started under an older value are dead: an operator moves it on to end every
+    /// session of the tenant at once (suspension does too), however many there are. Read with
+    /// every session (see `sessions`, which names the field `TENANT_SESSIONS_EPOCH_FIELD`).
+    #[serde(default)]
+    pub sessions_epoch: u64,
+}
+
+/// Why and since when a tenant is suspended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suspension {
+    /// Epoch seconds.
+    pub at: i64,
+    pub reason: Option<String>,
 }
 
 impl TenantRecord {
+    /// `account_suspended` while an operator has the tenant suspended: the gate of every flow
+    /// that lets someone in (logins, sign-ups, invitation acceptance, reset requests).
+    pub fn ensure_open(&self) -> DomainResult<()> {
+        match self.suspended {
+            Some(_) => Err(DomainError::AccountSuspended),
+            None => Ok(()),
+        }
+    }
+
     /// The business settings whose absence the login warns about, in the contract's order.
     pub fn missing_settings(&self) -> Vec<&'static str> {
         let mut missing = Vec::new();
@@ -273,21 +299,33 @@ impl Portal {
         ))
     }
 
-    /// Adds (or with a negative amount removes) SMS credits; never below zero.
-    pub async fn add_sms_credits(&self, account: &AccountName, amount: i64) -> DomainResult<i64> {
+    /// Adds (or with a negative amount removes) SMS credits, never below zero, with its audit
+    /// entry in the same transaction. Returns the credits as read after the change.
+    pub async fn add_sms_credits(
+        &self,
+        account: &AccountName,
+        amount: i64,
+        actor: Actor,
+    ) -> DomainResult<i64> {
         self.tenant(account).await?;
-        match self
-            .store
-            .add(
-                &keys::sms_credits(account),
-                "credits",
-                amount,
-                Bound::AtLeast(0),
-            )
-            .await
-        {
-            Ok(n) => Ok(n),
-            Err(StoreError::ConditionFailed) => {
+        let writes = vec![
+            Write::Add {
+                key: keys::sms_credits(account),
+                field: "credits".into(),
+                delta: amount,
+                bound: Bound::AtLeast(0),
+            },
+            self.audit_write(
+                account,
+                actor,
+                "sms_credits.added",
+                None,
+                json!({"amount": amount}),
+            )?,
+        ];
+        match self.store.transact(writes).await {
+            Ok(()) => self.sms_credits(account).await,
+            Err(StoreError::ConditionFailed | StoreError::TransactionConflict(Some(0))) => {
                 Err(DomainError::Validation(vec![FieldError::new(
                     "sms_credits",
                     "invalid",
