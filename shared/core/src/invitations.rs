@@ -510,7 +510,7 @@ impl Portal {
     /// ones `token_expired`. Two round trips (see [`LinkReads`]).
     async fn link_reads(&self, account: &AccountName, token: &str) -> DomainResult<LinkReads> {
         if !crate::tokens::is_opaque(token, crate::tokens::MAX_TOKEN_LENGTH) {
-            self.tenant(account).await?;
+            self.tenant(account).await?.ensure_open()?;
             return Err(DomainError::InvalidToken);
         }
         let hash = token_hash(token);
@@ -527,6 +527,9 @@ impl Portal {
             .flatten()
             .ok_or(DomainError::AccountNotFound)?
             .record()?;
+        // A suspended tenant's invitations cannot be opened or accepted (before the token is
+        // looked at, so every link says so).
+        tenant.ensure_open()?;
         let pointer: TokenPointer = first
             .take(&pointer_key)
             .flatten()
@@ -630,8 +633,6 @@ impl Portal {
             tenant,
             mut rest,
         } = self.link_reads(account, token.trim()).await?;
-        // Before any password is checked.
-        tenant.ensure_open()?;
         let normalized = invitation.email.normalized();
         let password = input.password.unwrap_or_default();
         let now = self.clock.epoch();
