@@ -14,6 +14,7 @@ mod hardening_edges;
 mod lambda_events;
 mod office_staff;
 mod openapi_coverage;
+mod operator;
 mod pages;
 mod pages_family;
 mod pages_signup;

@@ -201,7 +201,7 @@ enum Command {
         /// The tenant's account name.
         #[arg(long, value_name = "ACCOUNT")]
         account: String,
-        /// The portal's base URL (stack output PortalUrl), which the link starts with.
+        /// The portal's base URL (the stage's portalUrl context value), which the link starts with.
         #[arg(long, env = "PORTAL_URL", value_name = "URL")]
         portal_url: Option<String>,
     },
@@ -448,7 +448,7 @@ async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
             if portal_url.as_deref().is_none_or(|u| u.trim().is_empty()) {
                 return Err(Failure::new(
                     exit::USAGE,
-                    "no portal URL: pass --portal-url URL or set PORTAL_URL (the stack output PortalUrl)",
+                    "no portal URL: pass --portal-url URL or set PORTAL_URL (the stage's portalUrl)",
                 ));
             }
         }
@@ -853,6 +853,78 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every flag and subcommand says what it is, and every subcommand lists its exit codes.
+    #[test]
+    fn every_flag_and_subcommand_has_help() {
+        let mut cli = Cli::command();
+        cli.build();
+        let mut missing = Vec::new();
+        let check_args = |cmd: &clap::Command, missing: &mut Vec<String>| {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{} --{id}", cmd.get_name()));
+                }
+            }
+        };
+        check_args(&cli, &mut missing);
+        for sub in cli.get_subcommands().filter(|s| s.get_name() != "help") {
+            if sub.get_about().is_none() {
+                missing.push(format!("{} (about)", sub.get_name()));
+            }
+            let codes = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            if !codes.starts_with("Exit codes: 0 done; 1 failure") {
+                missing.push(format!("{} (exit codes)", sub.get_name()));
+            }
+            check_args(sub, &mut missing);
+        }
+        assert!(missing.is_empty(), "without help: {missing:?}");
+    }
+
+    /// The top-level list names every code the command exits with.
+    #[test]
+    fn the_exit_codes_are_all_listed() {
+        for code in [
+            exit::FAILURE,
+            exit::USAGE,
+            exit::INVALID_INPUT,
+            exit::EXISTS,
+            exit::NOT_FOUND,
+        ] {
+            assert!(
+                EXIT_CODES.contains(&format!("; {code} ")),
+                "{code} in {EXIT_CODES}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_login_is_one_user_at_most() {
+        let both = Cli::try_parse_from([
+            "portal-admin",
+            "unlock-login",
+            "--account",
+            "ab",
+            "--staff-username",
+            "u",
+            "--guardian-email",
+            "g@x.test",
+        ])
+        .unwrap_err();
+        assert_eq!(both.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let none =
+            Cli::try_parse_from(["portal-admin", "unlock-login", "--account", "ab"]).unwrap_err();
+        assert_eq!(none.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        Cli::try_parse_from(["portal-admin", "end-sessions", "--account", "ab"])
+            .expect("end-sessions without a user: the whole tenant");
     }
 
     #[test]
