@@ -482,3 +482,65 @@ fn settings_view(t: TenantRecord, sms_credits: i64) -> Settings {
         branding: t.branding,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant() -> TenantRecord {
+        TenantRecord {
+            account: "swim".into(),
+            business_name: "Swim".into(),
+            business_email: None,
+            location_email: None,
+            location_phone: None,
+            customer_signup_enabled: true,
+            email_validation_required: true,
+            sms_enabled: false,
+            custom_fields: Vec::new(),
+            owner_staff_id: "o".into(),
+            created_at: 0,
+            branding: Branding::default(),
+            suspended: None,
+            sessions_epoch: 7,
+        }
+    }
+
+    /// Sessions read the epoch from the stored item by name: the record must store it there.
+    #[test]
+    fn the_sessions_epoch_is_stored_where_sessions_read_it() {
+        let item = Item::from_record(
+            keys::tenant_record(&AccountName::parse("swim").unwrap()),
+            &tenant(),
+        )
+        .unwrap();
+        assert_eq!(crate::sessions::tenant_sessions_epoch(&item), 7);
+        assert!(
+            item.data
+                .contains_key(crate::sessions::TENANT_SESSIONS_EPOCH_FIELD)
+        );
+    }
+
+    #[test]
+    fn a_suspended_tenant_is_closed_and_old_records_are_open() {
+        assert!(tenant().ensure_open().is_ok());
+        let suspended = TenantRecord {
+            suspended: Some(Suspension {
+                at: 1,
+                reason: None,
+            }),
+            ..tenant()
+        };
+        assert!(matches!(
+            suspended.ensure_open(),
+            Err(DomainError::AccountSuspended)
+        ));
+        // Records written before suspension existed read as open, epoch 0.
+        let mut old = serde_json::to_value(tenant()).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        fields.remove("sessions_epoch");
+        let old: TenantRecord = serde_json::from_value(old).unwrap();
+        assert!(old.ensure_open().is_ok());
+        assert_eq!(old.sessions_epoch, 0);
+    }
+}
