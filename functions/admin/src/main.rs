@@ -61,7 +61,7 @@ macro_rules! exit_codes {
     ($($own:literal),*) => {
         concat!(
             "Exit codes: 0 done; 1 failure (AWS unreachable, credentials refused, unexpected); \
-             2 usage error",
+             2 usage error (a change without an operator name too)",
             $("; ", $own,)*
             ".\n\nUses the standard AWS environment (AWS_PROFILE or \
              AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL). The table is \
@@ -93,7 +93,7 @@ const LOGIN_EXIT: &str = exit_codes!(
     "5 the table, the tenant or the login does not exist"
 );
 const LINK_EXIT: &str = exit_codes!(
-    "2 also: no portal URL (--portal-url or PORTAL_URL)",
+    "2 also without a portal URL (--portal-url or PORTAL_URL)",
     "3 invalid --account",
     "5 the table or the tenant does not exist"
 );
