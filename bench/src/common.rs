@@ -82,6 +82,7 @@ pub async fn create_tenant(portal: &Portal, account: &str, settings: Value) -> B
             )?,
             settings: SettingsChange::parse(&settings)?,
             sms_credits: 0,
+            actor: portal_core::audit::Actor::system(),
         })
         .await?;
     Ok(())

@@ -121,6 +121,7 @@ pub async fn setup() -> Fixture {
             )
             .unwrap(),
             sms_credits: 0,
+            actor: portal_core::audit::Actor::system(),
         })
         .await
         .unwrap();

@@ -15,6 +15,7 @@ mod lambda_events;
 mod mail_ceiling;
 mod office_staff;
 mod openapi_coverage;
+mod operator;
 mod pages;
 mod pages_family;
 mod pages_signup;

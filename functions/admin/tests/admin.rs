@@ -120,6 +120,7 @@ async fn admin(table: Option<&str>, args: &[&str], stdin: Option<&str>) -> Run {
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("PORTAL_OPERATOR", "test-operator")
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -492,6 +493,13 @@ async fn every_subcommand_has_help() {
         "add-sms-credits",
         "set-daily-mail-limit",
         "show-tenant",
+        "list-tenants",
+        "suspend-tenant",
+        "resume-tenant",
+        "unlock-login",
+        "end-sessions",
+        "owner-reset-link",
+        "export-audit",
     ] {
         let run = admin(None, &[sub, "--help"], None).await;
         assert_eq!(run.code, Some(0), "{sub}: {run:#?}");
@@ -570,4 +578,527 @@ async fn a_tenant_created_by_portal_admin_can_sign_in_through_portal_local() {
         .expect("POST /a/splash/staff/login");
     assert_eq!(wrong.status(), 401);
     running.task.abort();
+}
+
+// ------------------------------------------------------------------ incident commands
+
+/// portal-local serving the same table: what the API answers after an operator's command.
+struct Api {
+    running: portal_local::Running,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn start(store: DynamoStore) -> Api {
+        let running = portal_local::spawn(portal_local::Options {
+            store: Arc::new(store),
+            mailer: None,
+            sms: None,
+            port: 0,
+            portal_url: None,
+        })
+        .await
+        .expect("start portal-local on DynamoDB");
+        Api {
+            running,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.running.url()));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, None, Some(body))
+            .await
+    }
+
+    async fn session(&self, token: &str) -> u16 {
+        self.call(reqwest::Method::GET, "/a/splash/session", Some(token), None)
+            .await
+            .0
+    }
+
+    async fn login(&self, password: &str) -> (u16, Value) {
+        self.post(
+            "/a/splash/staff/login",
+            json!({"username": "olive", "password": password}),
+        )
+        .await
+    }
+
+    async fn token(&self) -> String {
+        let (status, body) = self.login(PASSWORD).await;
+        assert_eq!(status, 200, "{body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// `n` sessions of the owner, five logins at a time (the lockout's parallel limit).
+    async fn tokens(self: &Arc<Self>, n: usize) -> Vec<String> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for lane in 0..5 {
+            let api = self.clone();
+            let count = n / 5 + usize::from(lane < n % 5);
+            tasks.spawn(async move {
+                let mut tokens = Vec::new();
+                for _ in 0..count {
+                    tokens.push(api.token().await);
+                }
+                tokens
+            });
+        }
+        let mut all = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            all.extend(done.expect("login lane"));
+        }
+        assert_eq!(all.len(), n);
+        all
+    }
+
+    /// The status of `GET session` for every token, twenty at a time.
+    async fn statuses(self: &Arc<Self>, tokens: &[String]) -> Vec<u16> {
+        let mut statuses = Vec::new();
+        for chunk in tokens.chunks(20) {
+            let mut tasks = tokio::task::JoinSet::new();
+            for token in chunk {
+                let (api, token) = (self.clone(), token.clone());
+                tasks.spawn(async move { api.session(&token).await });
+            }
+            while let Some(done) = tasks.join_next().await {
+                statuses.push(done.expect("session check"));
+            }
+        }
+        statuses
+    }
+}
+
+/// The JSON lines a command printed.
+fn lines(run: &Run) -> Vec<Value> {
+    assert_eq!(run.code, Some(0), "expected success: {run:#?}");
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[tokio::test]
+async fn suspension_is_seen_by_the_api_and_resume_restores_it() {
+    let store = new_table().await;
+    let table = store.table().to_owned();
+    create_tenant(&table, "splash").await;
+    let api = Api::start(store).await;
+    let token = api.token().await;
+    assert_eq!(api.session(&token).await, 200);
+
+    let suspended = admin(
+        Some(&table),
+        &[
+            "suspend-tenant",
+            "--account",
+            "splash",
+            "--reason",
+            "chargeback",
+        ],
+        None,
+    )
+    .await
+    .expect_success();
+    assert_eq!(
+        suspended,
+        json!({"account": "splash", "suspended": true, "change": "changed"})
+    );
+    // The session ended with the suspension.
+    assert_eq!(api.session(&token).await, 401);
+    // Every way in says why, before any password or token is looked at.
+    for (path, body) in [
+        (
+            "/a/splash/staff/login",
+            json!({"username": "olive", "password": PASSWORD}),
+        ),
+        (
+            "/a/splash/portal/login",
+            json!({"email": "pat@splash.test", "password": PASSWORD}),
+        ),
+        (
+            "/a/splash/portal/signup/email",
+            json!({"email": "pat@splash.test"}),
+        ),
+        (
+            "/a/splash/portal/signup/email/verify",
+            json!({"email": "pat@splash.test", "code": "123456"}),
+        ),
+        ("/a/splash/portal/signup", json!({})),
+        (
+            "/a/splash/portal/invitations/accept",
+            json!({"token": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "password": PASSWORD}),
+        ),
+        (
+            "/a/splash/staff/password/forgot",
+            json!({"username": "olive"}),
+        ),
+        (
+            "/a/splash/portal/password/forgot",
+            json!({"email": "pat@splash.test"}),
+        ),
+    ] {
+        let (status, problem) = api.post(path, body).await;
+        assert_eq!(status, 403, "{path}: {problem}");
+        assert_eq!(problem["code"], "account_suspended", "{path}: {problem}");
+    }
+    let listed = lines(&admin(Some(&table), &["list-tenants"], None).await);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["suspended"], true);
+    assert_eq!(listed[0]["suspension_reason"], "chargeback");
+    assert_eq!(show_tenant(&table, "splash").await["suspended"], true);
+
+    // Twice changes nothing.
+    let again = admin(
+        Some(&table),
+        &["suspend-tenant", "--account", "splash"],
+        None,
+    )
+    .await;
+    assert_eq!(again.expect_success()["change"], "unchanged");
+    assert!(again.stderr.contains("already suspended"), "{again:#?}");
+
+    let resumed = admin(
+        Some(&table),
+        &["resume-tenant", "--account", "splash"],
+        None,
+    )
+    .await
+    .expect_success();
+    assert_eq!(
+        resumed,
+        json!({"account": "splash", "suspended": false, "change": "changed"})
+    );
+    let fresh = api.token().await;
+    assert_eq!(api.session(&fresh).await, 200);
+    // Sessions the suspension ended stay ended.
+    assert_eq!(api.session(&token).await, 401);
+    let (status, _) = api
+        .post(
+            "/a/splash/portal/signup/email",
+            json!({"email": "pat@splash.test"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    admin(
+        Some(&table),
+        &["resume-tenant", "--account", "nowhere"],
+        None,
+    )
+    .await
+    .expect_failure(5, "tenant nowhere does not exist");
+    api.running.task.abort();
+}
+
+#[tokio::test]
+async fn end_sessions_ends_250_sessions_of_a_tenant_then_one_users() {
+    let store = new_table().await;
+    let table = store.table().to_owned();
+    create_tenant(&table, "splash").await;
+    let api = Arc::new(Api::start(store).await);
+    let tokens = api.tokens(250).await;
+    assert!(api.statuses(&tokens).await.iter().all(|s| *s == 200));
+
+    let ended = admin(Some(&table), &["end-sessions", "--account", "splash"], None)
+        .await
+        .expect_success();
+    assert_eq!(ended, json!({"account": "splash", "scope": "tenant"}));
+    let after = api.statuses(&tokens).await;
+    assert_eq!(after.len(), 250);
+    assert!(after.iter().all(|s| *s == 401), "{after:?}");
+
+    // New sessions work; one user's end ends theirs.
+    let (first, second) = (api.token().await, api.token().await);
+    assert_eq!(api.session(&first).await, 200);
+    let user = admin(
+        Some(&table),
+        &[
+            "end-sessions",
+            "--account",
+            "splash",
+            "--staff-username",
+            "Olive",
+        ],
+        None,
+    )
+    .await
+    .expect_success();
+    assert_eq!(user["scope"], "user");
+    assert_eq!(api.session(&first).await, 401);
+    assert_eq!(api.session(&second).await, 401);
+    assert_eq!(api.session(&api.token().await).await, 200);
+    admin(
+        Some(&table),
+        &[
+            "end-sessions",
+            "--account",
+            "splash",
+            "--guardian-email",
+            "nobody@splash.test",
+        ],
+        None,
+    )
+    .await
+    .expect_failure(5, "no such login");
+    api.running.task.abort();
+}
+
+#[tokio::test]
+async fn unlock_login_lets_the_right_password_in_at_once() {
+    let store = new_table().await;
+    let table = store.table().to_owned();
+    create_tenant(&table, "splash").await;
+    let api = Api::start(store).await;
+    for _ in 0..5 {
+        assert_eq!(api.login("Wr0ng-Passw0rd!").await.0, 401);
+    }
+    let (status, problem) = api.login(PASSWORD).await;
+    assert_eq!(status, 429, "{problem}");
+    assert_eq!(problem["code"], "too_many_attempts");
+
+    let unlocked = admin(
+        Some(&table),
+        &[
+            "unlock-login",
+            "--account",
+            "splash",
+            "--staff-username",
+            "OLIVE",
+        ],
+        None,
+    )
+    .await
+    .expect_success();
+    assert_eq!(unlocked["unlocked"], true);
+    assert_eq!(api.login(PASSWORD).await.0, 200);
+    admin(
+        Some(&table),
+        &[
+            "unlock-login",
+            "--account",
+            "splash",
+            "--staff-username",
+            "ghost",
+        ],
+        None,
+    )
+    .await
+    .expect_failure(5, "no such login");
+    admin(
+        Some(&table),
+        &[
+            "unlock-login",
+            "--account",
+            "splash",
+            "--guardian-email",
+            "not-an-email",
+        ],
+        None,
+    )
+    .await
+    .expect_failure(3, "--guardian-email");
+    api.running.task.abort();
+}
+
+#[tokio::test]
+async fn an_owner_reset_link_works_once_through_the_api() {
+    let store = new_table().await;
+    let table = store.table().to_owned();
+    let created = create_tenant(&table, "splash").await;
+    let api = Api::start(store).await;
+    admin(
+        Some(&table),
+        &["owner-reset-link", "--account", "splash"],
+        None,
+    )
+    .await
+    .expect_failure(2, "no portal URL");
+    let link = admin(
+        Some(&table),
+        &[
+            "owner-reset-link",
+            "--account",
+            "splash",
+            "--portal-url",
+            "https://portal.test/",
+        ],
+        None,
+    )
+    .await
+    .expect_success();
+    assert_eq!(link["owner_staff_id"], created["owner_staff_id"]);
+    let url = link["url"].as_str().expect("url");
+    let token = url
+        .strip_prefix("https://portal.test/a/splash/reset-password?token=")
+        .unwrap_or_else(|| panic!("{url}"));
+    let (status, info) = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/a/splash/password/reset/{token}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["kind"], "staff");
+
+    let new_password = "N3w-Passw0rd!x";
+    let reset = json!({"token": token, "new_password": new_password});
+    assert_eq!(
+        api.post("/a/splash/password/reset", reset.clone()).await.0,
+        204
+    );
+    let (status, problem) = api.post("/a/splash/password/reset", reset).await;
+    assert_eq!((status, &problem["code"]), (400, &json!("invalid_token")));
+    assert_eq!(api.login(PASSWORD).await.0, 401);
+    assert_eq!(api.login(new_password).await.0, 200);
+
+    let audit = lines(&admin(Some(&table), &["export-audit", "--account", "splash"], None).await);
+    let sent = audit
+        .iter()
+        .find(|e| e["action"] == "password.reset_sent")
+        .expect("the link is audited");
+    assert_eq!(
+        sent["actor"],
+        json!({"kind": "operator", "id": "test-operator"})
+    );
+    assert_eq!(sent["details"]["channel"], "operator");
+    api.running.task.abort();
+}
+
+#[tokio::test]
+async fn export_audit_prints_every_entry_in_time_order_within_a_range() {
+    let store = new_table().await;
+    let table = store.table().to_owned();
+    let mut args = vec!["--operator", "alice"];
+    args.extend(create_args("splash", "olive"));
+    admin(Some(&table), &args, Some(&format!("{PASSWORD}\n")))
+        .await
+        .expect_success();
+    let api = Arc::new(Api::start(store).await);
+    api.tokens(110).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let boundary = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for command in ["suspend-tenant", "resume-tenant"] {
+        admin(
+            Some(&table),
+            &["--operator", "bob", command, "--account", "splash"],
+            None,
+        )
+        .await
+        .expect_success();
+    }
+
+    let all = lines(&admin(Some(&table), &["export-audit", "--account", "splash"], None).await);
+    assert_eq!(all.len(), 113, "created, 110 logins, suspended, resumed");
+    assert!(
+        all.windows(2)
+            .all(|w| w[0]["at"].as_str() <= w[1]["at"].as_str())
+    );
+    assert_eq!(all[0]["action"], "tenant.created");
+    assert_eq!(all[0]["actor"], json!({"kind": "operator", "id": "alice"}));
+    assert_eq!(
+        all.iter().filter(|e| e["action"] == "staff.login").count(),
+        110
+    );
+
+    let from = portal_core::clock::rfc3339_epoch(boundary);
+    let to = portal_core::clock::rfc3339_epoch(boundary - 1);
+    let late = lines(
+        &admin(
+            Some(&table),
+            &["export-audit", "--account", "splash", "--from", &from],
+            None,
+        )
+        .await,
+    );
+    let actions: Vec<_> = late.iter().map(|e| e["action"].clone()).collect();
+    assert_eq!(
+        actions,
+        [json!("tenant.suspended"), json!("tenant.resumed")]
+    );
+    assert!(
+        late.iter()
+            .all(|e| e["actor"] == json!({"kind": "operator", "id": "bob"}))
+    );
+    let early = lines(
+        &admin(
+            Some(&table),
+            &["export-audit", "--account", "splash", "--to", &to],
+            None,
+        )
+        .await,
+    );
+    assert_eq!(early.len(), 111, "created and the logins");
+    let none = lines(
+        &admin(
+            Some(&table),
+            &[
+                "export-audit",
+                "--account",
+                "splash",
+                "--from",
+                &from,
+                "--to",
+                &to,
+            ],
+            None,
+        )
+        .await,
+    );
+    assert!(none.is_empty());
+    admin(
+        Some(&table),
+        &["export-audit", "--account", "splash", "--from", "yesterday"],
+        None,
+    )
+    .await
+    .expect_failure(3, "--from");
+    admin(
+        Some(&table),
+        &["export-audit", "--account", "nowhere"],
+        None,
+    )
+    .await
+    .expect_failure(5, "tenant nowhere does not exist");
+    api.running.task.abort();
+}
+
+#[tokio::test]
+async fn changes_need_an_operator_name() {
+    let store = new_table().await;
+    let run = Command::new(env!("CARGO_BIN_EXE_portal-admin"))
+        .args(["suspend-tenant", "--account", "splash"])
+        .env("TABLE_NAME", store.table())
+        .env_remove("PORTAL_OPERATOR")
+        .env_remove("USER")
+        .output()
+        .expect("run portal-admin");
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--operator NAME"));
 }

@@ -214,6 +214,7 @@ impl Dev<'_> {
                 owner,
                 settings,
                 sms_credits: extra.sms_credits.unwrap_or(0),
+                actor: portal_core::audit::Actor::system(),
             })
             .await?;
         json(

@@ -19,6 +19,8 @@ pub enum ActorKind {
     Staff,
     Guardian,
     System,
+    /// A person running `portal-admin` on the stage; the id is their name (`--operator`).
+    Operator,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +41,14 @@ impl Actor {
         Self {
             kind: ActorKind::Guardian,
             id: Some(id.to_owned()),
+        }
+    }
+
+    /// An operator by name (see `portal-admin --operator`).
+    pub fn operator(name: &str) -> Self {
+        Self {
+            kind: ActorKind::Operator,
+            id: Some(name.to_owned()),
         }
     }
 
@@ -79,6 +89,19 @@ fn is_entry_sort_key(sort: &str) -> bool {
 
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 100;
+
+/// A page of a tenant's log in time order, for an export.
+#[derive(Debug, Clone)]
+pub struct AuditRangePage {
+    pub entries: Vec<AuditEntry>,
+    /// Where the next page starts (pass it back as `after`), when more may follow.
+    pub next: Option<String>,
+}
+
+/// The sort-key prefix of the entries of one millisecond (see [`Portal::audit_write`]).
+fn millis_prefix(millis: i64) -> String {
+    format!("{:016}", millis.max(0))
+}
 
 impl Portal {
     /// The write that records an entry; flows put it in the same transaction as the change
@@ -166,6 +189,49 @@ impl Portal {
         Ok(AuditPage {
             entries,
             next_cursor: page.next.as_deref().map(encode_cursor),
+        })
+    }
+}
+
+impl Portal {
+    /// One page (at most [`MAX_PAGE`] entries) of the tenant's log, oldest first, between
+    /// `from_ms` and `to_ms` (epoch milliseconds, both inclusive, either open), continuing
+    /// after `after` (a previous page's `next`).
+    pub async fn audit_range_page(
+        &self,
+        account: &AccountName,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        after: Option<String>,
+    ) -> DomainResult<AuditRangePage> {
+        // An entry's sort key starts with its 16-digit millisecond, so every entry of `from_ms`
+        // sorts after the bare prefix, and every later one after the entries of `to_ms`.
+        let after = after.or_else(|| from_ms.map(millis_prefix));
+        let end = to_ms.map(|ms| millis_prefix(ms + 1));
+        let page = self
+            .store
+            .query(
+                &keys::audit_partition(account),
+                Query {
+                    after,
+                    limit: Some(MAX_PAGE),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let mut entries = Vec::new();
+        for item in &page.items {
+            if end.as_ref().is_some_and(|end| item.key.sk >= *end) {
+                return Ok(AuditRangePage {
+                    entries,
+                    next: None,
+                });
+            }
+            entries.push(item.record()?);
+        }
+        Ok(AuditRangePage {
+            entries,
+            next: page.next,
         })
     }
 }

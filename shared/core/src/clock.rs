@@ -84,9 +84,23 @@ pub fn rfc3339_epoch(epoch: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Parses an RFC 3339 time (any offset) into epoch milliseconds.
+pub fn parse_rfc3339_millis(raw: &str) -> Option<i64> {
+    let at =
+        OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_parses_to_milliseconds() {
+        assert_eq!(parse_rfc3339_millis("1970-01-01T00:00:01.5Z"), Some(1500));
+        assert_eq!(parse_rfc3339_millis("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(parse_rfc3339_millis("yesterday"), None);
+    }
 
     #[test]
     fn the_adjustable_clock_moves_zero_to_ten_years_in_all() {

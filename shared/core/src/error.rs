@@ -123,6 +123,10 @@ pub enum DomainError {
     ViewOnly,
     #[error("online sign-up is disabled")]
     SignupDisabled,
+    /// An operator suspended the account (`portal-admin suspend-tenant`): no login, sign-up,
+    /// invitation acceptance or reset request until it is resumed.
+    #[error("the account is suspended")]
+    AccountSuspended,
     #[error("the email was not verified")]
     EmailNotVerified,
     #[error("invalid code")]

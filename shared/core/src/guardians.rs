@@ -53,6 +53,9 @@ pub struct SessionStart<'a> {
     pub success: Option<crate::lockout::SuccessToSettle>,
     /// The policy catalog as read (see `Portal::policy_catalog`), `None` when not read.
     pub catalog: Option<Option<crate::store::Item>>,
+    /// The tenant's sessions epoch, from the tenant record the flow read (and whose suspension
+    /// it checked).
+    pub tenant_epoch: u64,
 }
 
 /// A successful guardian login (also the answer to accepting an invitation).
@@ -107,7 +110,7 @@ impl Portal {
         let normalized = email.trim().to_lowercase();
         let attempt = PasswordAttempt(password);
         if normalized.is_empty() || normalized.len() > 320 {
-            self.tenant(account).await?;
+            self.tenant(account).await?.ensure_open()?;
             self.hasher.verify(&attempt, None).await?;
             return Err(DomainError::InvalidCredentials);
         }
@@ -127,9 +130,13 @@ impl Portal {
             ])
             .await?;
         let catalog = Some(found.iter().find(|i| i.key == catalog_key).cloned());
-        if !found.iter().any(|i| i.key == tenant_key) {
-            return Err(DomainError::AccountNotFound);
-        }
+        let tenant: crate::tenants::TenantRecord = found
+            .iter()
+            .find(|i| i.key == tenant_key)
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
+        // Before the password is checked: a suspended tenant's logins count no failures.
+        tenant.ensure_open()?;
         let lock = LockRead {
             item: found.iter().find(|i| i.key == lock_key).cloned(),
             key: lock_key,
@@ -183,6 +190,7 @@ impl Portal {
                 with: Vec::new(),
                 success,
                 catalog,
+                tenant_epoch: tenant.sessions_epoch,
             },
         )
         .await
@@ -198,6 +206,8 @@ impl Portal {
         preferred: Option<&str>,
         action: &str,
     ) -> DomainResult<GuardianLogin> {
+        let tenant = self.tenant(account).await?;
+        tenant.ensure_open()?;
         let memberships = self.memberships(account, &guardian.id).await?;
         self.start_guardian_session(
             account,
@@ -210,6 +220,7 @@ impl Portal {
                 with: Vec::new(),
                 success: None,
                 catalog: None,
+                tenant_epoch: tenant.sessions_epoch,
             },
         )
         .await
@@ -232,6 +243,7 @@ impl Portal {
             with,
             success,
             catalog,
+            tenant_epoch,
         } = start;
         let active = preferred
             .and_then(|p| memberships.iter().find(|m| m.family_id == p))
@@ -239,6 +251,7 @@ impl Portal {
         let active_id = active.map(|m| m.family_id.clone());
         let (session, session_writes) = self.session_writes(
             account,
+            tenant_epoch,
             guardian.session_subject(),
             stay_logged_in,
             active_id.as_deref(),

@@ -77,6 +77,8 @@ struct LinkReads {
     family_version: u64,
     /// The account's policy catalog, read with the pointer.
     catalog: Option<Option<Item>>,
+    /// The tenant, read with the pointer (its suspension and sessions epoch).
+    tenant: crate::tenants::TenantRecord,
     rest: Batch,
 }
 
@@ -548,7 +550,7 @@ impl Portal {
     /// ones `token_expired`. Two round trips (see [`LinkReads`]).
     async fn link_reads(&self, account: &AccountName, token: &str) -> DomainResult<LinkReads> {
         if !crate::tokens::is_opaque(token, crate::tokens::MAX_TOKEN_LENGTH) {
-            self.tenant(account).await?;
+            self.tenant(account).await?.ensure_open()?;
             return Err(DomainError::InvalidToken);
         }
         let hash = token_hash(token);
@@ -560,10 +562,14 @@ impl Portal {
             vec![tenant_key.clone(), pointer_key.clone(), catalog_key.clone()],
         )
         .await?;
-        first
+        let tenant: crate::tenants::TenantRecord = first
             .take(&tenant_key)
             .flatten()
-            .ok_or(DomainError::AccountNotFound)?;
+            .ok_or(DomainError::AccountNotFound)?
+            .record()?;
+        // A suspended tenant's invitations cannot be opened or accepted (before the token is
+        // looked at, so every link says so).
+        tenant.ensure_open()?;
         let pointer: TokenPointer = first
             .take(&pointer_key)
             .flatten()
@@ -607,6 +613,7 @@ impl Portal {
             family,
             family_version: family_item.version,
             catalog: first.take(&catalog_key),
+            tenant,
             rest,
         })
     }
@@ -663,6 +670,7 @@ impl Portal {
             family,
             family_version,
             catalog,
+            tenant,
             mut rest,
         } = self.link_reads(account, token.trim()).await?;
         let normalized = invitation.email.normalized();
@@ -793,6 +801,7 @@ impl Portal {
                     with: writes,
                     success,
                     catalog,
+                    tenant_epoch: tenant.sessions_epoch,
                 },
             )
             .await;

@@ -1,5 +1,19 @@
 //! The key layout of the one table: the only place keys are spelled. Every tenant key starts
-//! with `T#<account>#`; the platform's own records (Terms & Conditions) live under `P#`.
+//! with `T#<account>#`; the platform's own records (Terms & Conditions, the tenant registry, the
+//! purge checkpoint, queued notices) live under `P#`.
+//!
+//! | partition                       | sort key            | item                              |
+//! |---------------------------------|---------------------|-----------------------------------|
+//! | `T#<account>`                   | `TENANT`            | settings, suspension, sessions epoch |
+//! | `T#<account>`                   | `SMS_CREDITS`       | SMS credits                       |
+//! | `T#<account>#AUDIT`             | `<ms:016>#<id>`     | audit entries, in time order      |
+//! | `T#<account>#SESSION#<id>`      | `#`                 | one session                       |
+//! | `T#<account>#LOCK#<kind>#<login>` | `#`               | failed-login state of one login   |
+//! | `P#TENANTS`                     | `<account>`         | the tenant registry (one per tenant) |
+//! | `P#TERMS`, `P#PURGE`            | `#`                 | platform terms, purge checkpoint  |
+//! | `P#NOTICES`                     | `<account>#<id>`    | queued notices                    |
+//!
+//! (and the other tenant partitions below, each spelled by its function).
 
 use crate::account::AccountName;
 use crate::store::Key;
@@ -29,6 +43,17 @@ pub fn sms_credits(account: &AccountName) -> Key {
 /// What every family's setup needs of the account's policies (see `policy::PolicyCatalog`).
 pub fn policy_catalog(account: &AccountName) -> Key {
     Key::new(tenant(account), "POLICY_CATALOG")
+}
+
+/// The tenant registry: one item per tenant, written in the tenant's creation transaction, so
+/// that an operator can list every tenant with a paged Query of one partition (the table is
+/// partitioned by tenant and is never scanned). Sorted by account name.
+pub fn tenant_registry_partition() -> &'static str {
+    "P#TENANTS"
+}
+
+pub fn tenant_registry(account: &AccountName) -> Key {
+    Key::new(tenant_registry_partition(), account.as_str())
 }
 
 pub fn platform_terms() -> Key {

@@ -38,6 +38,7 @@ pub mod guardians;
 pub mod invitations;
 pub mod notices;
 pub mod onboarding;
+pub mod operator;
 pub mod policies;
 pub mod purge;
 pub mod resets;

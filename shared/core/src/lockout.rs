@@ -75,7 +75,7 @@ pub enum LoginKind {
 }
 
 impl LoginKind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             LoginKind::Staff => "staff",
             LoginKind::Guardian => "guardian",

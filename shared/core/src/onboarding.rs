@@ -20,6 +20,8 @@ pub struct NewTenant {
     pub owner: NewStaff,
     pub settings: SettingsChange,
     pub sms_credits: i64,
+    /// Who creates it (an operator for `portal-admin`), for the audit entry.
+    pub actor: Actor,
 }
 
 impl Portal {
@@ -40,6 +42,8 @@ impl Portal {
             created_at: now,
             branding: Branding::default(),
             daily_mail_limit: None,
+            suspended: None,
+            sessions_epoch: 0,
         };
         new.settings.apply(&mut tenant)?;
         tenant.business_name = new.business_name;
@@ -65,9 +69,17 @@ impl Portal {
             )?,
             Condition::Absent,
         ));
+        // The registry entry lists the tenant for operators (see `keys::tenant_registry`).
+        writes.push(Write::Put(
+            Item::from_record(
+                keys::tenant_registry(&new.account),
+                &json!({"account": new.account, "created_at": now}),
+            )?,
+            Condition::Absent,
+        ));
         writes.push(self.audit_write(
             &new.account,
-            Actor::system(),
+            new.actor,
             "tenant.created",
             Some(&owner.id),
             json!({}),

@@ -84,6 +84,14 @@ impl Channel {
     }
 }
 
+/// A reset link handed to an operator (see [`Portal::owner_reset_link`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct HandedOverLink {
+    pub url: String,
+    pub owner_staff_id: String,
+    pub expires_at: String,
+}
+
 /// `GET password/reset/{token}`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ResetLinkInfo {
@@ -193,7 +201,7 @@ impl Portal {
         recipient: &Recipient,
         hash: &str,
         actor: Actor,
-        channel: Channel,
+        via: &str,
     ) -> DomainResult<Vec<Write>> {
         let now = self.clock.epoch();
         let expires_at = now + self.security.reset_link_seconds;
@@ -213,7 +221,7 @@ impl Portal {
                 actor,
                 "password.reset_sent",
                 Some(&recipient.id),
-                json!({"kind": recipient.kind.as_str(), "channel": channel.as_str()}),
+                json!({"kind": recipient.kind.as_str(), "channel": via}),
             )?,
         ])
     }
@@ -252,6 +260,31 @@ impl Portal {
         }
     }
 
+    // ------------------------------------------------------------------ operator handover
+
+    /// `portal-admin owner-reset-link`: a reset link for the tenant's owner (who may have no
+    /// email), handed to the operator to pass on through a verified channel instead of being
+    /// sent. The same token, record, lifetime and completion as every link; single use;
+    /// audited as `password.reset_sent` with the operator as actor and channel `operator`.
+    pub async fn owner_reset_link(
+        &self,
+        account: &AccountName,
+        actor: Actor,
+    ) -> DomainResult<HandedOverLink> {
+        let tenant = self.tenant(account).await?;
+        let (owner, _) = self.staff_record(account, &tenant.owner_staff_id).await?;
+        let (token, hash) = new_token()?;
+        let expires_at = self.clock.epoch() + self.security.reset_link_seconds;
+        let writes =
+            self.link_writes(account, &Recipient::staff(&owner), &hash, actor, "operator")?;
+        self.store.transact(writes).await?;
+        Ok(HandedOverLink {
+            url: self.reset_url(account, &token),
+            owner_staff_id: owner.id,
+            expires_at: rfc3339_epoch(expires_at),
+        })
+    }
+
     // ------------------------------------------------------------------ forgot password
 
     /// `POST staff/password/forgot`: always `Ok` (the same `202`), whether or not the username
@@ -288,6 +321,7 @@ impl Portal {
         let tenant: TenantRecord = take_item(&mut found, &tenant_key)
             .ok_or(DomainError::AccountNotFound)?
             .record()?;
+        tenant.ensure_open()?;
         let staff: Option<StaffRecord> = match take_item(&mut found, &guard_key) {
             Some(item) => Some(item.record()?),
             None => None,
@@ -334,6 +368,7 @@ impl Portal {
         let tenant: TenantRecord = take_item(&mut found, &tenant_key)
             .ok_or(DomainError::AccountNotFound)?
             .record()?;
+        tenant.ensure_open()?;
         let guardian_id =
             take_item(&mut found, &guard_key).and_then(|i| crate::guardian::guardian_of_login(&i));
         let guardian: Option<GuardianRecord> = match self
@@ -432,7 +467,8 @@ impl Portal {
             if charged {
                 writes.push(Self::credit_change(account, -1));
             }
-            let link = self.link_writes(account, recipient, hash, actor.clone(), channel)?;
+            let link =
+                self.link_writes(account, recipient, hash, actor.clone(), channel.as_str())?;
             let issued = Issued {
                 keys: link.iter().map(|w| w.key().clone()).collect(),
             };

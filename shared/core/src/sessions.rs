@@ -8,6 +8,11 @@
 //! password change bumps the epoch in the same write as the new hash. Every request reads the
 //! session and its subject's record together (one batch read) and refuses a session from an
 //! older epoch. Nothing has to find the user's sessions, so no count can make that fail.
+//!
+//! The same for a whole tenant: the tenant record carries a sessions epoch that an operator
+//! moves on (`portal-admin end-sessions`, `suspend-tenant`); every session records the one it
+//! started under, and the tenant record joins the same batch read (no extra round trip; the
+//! routes that need the settings find it there too).
 
 use std::sync::{Arc, Mutex};
 
@@ -35,11 +40,26 @@ pub struct SessionRecord {
     /// moves the subject's epoch on and so ends this session.
     #[serde(default)]
     pub epoch: u64,
+    /// The tenant's sessions epoch when the session started (see the module documentation).
+    #[serde(default)]
+    pub tenant_epoch: u64,
 }
 
 /// The credential epoch stored on a login record (staff or guardian): the number of password
 /// changes so far. Sessions and reset links issued under an older one are dead.
 pub const CREDENTIAL_EPOCH_FIELD: &str = "credential_epoch";
+
+/// The tenant record's field that holds its sessions epoch (`TenantRecord::sessions_epoch`).
+pub const TENANT_SESSIONS_EPOCH_FIELD: &str = "sessions_epoch";
+
+/// The sessions epoch of a stored tenant record.
+pub fn tenant_sessions_epoch(tenant: &Item) -> u64 {
+    tenant
+        .data
+        .get(TENANT_SESSIONS_EPOCH_FIELD)
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0)
+}
 
 /// The key of the record that holds a subject's credential epoch (and password).
 pub fn subject_key(account: &AccountName, kind: SubjectKind, subject_id: &str) -> Key {
@@ -154,11 +174,13 @@ pub struct SessionInfo {
 
 impl Portal {
     /// The write that starts a session under the subject's credential `epoch` (read with the
-    /// login record the caller just checked); callers add it to the transaction of the login
-    /// they complete.
+    /// login record the caller just checked) and the tenant's sessions epoch (read with the
+    /// tenant record, whose suspension the caller checked); callers add it to the transaction
+    /// of the login they complete.
     pub fn session_writes(
         &self,
         account: &AccountName,
+        tenant_epoch: u64,
         subject: SessionSubject<'_>,
         persistent: bool,
         family_id: Option<&str>,
@@ -172,6 +194,7 @@ impl Portal {
             idle_expires_at: (!persistent).then_some(now + self.security.idle_timeout_seconds),
             created_at: now,
             epoch: subject.epoch,
+            tenant_epoch,
         };
         let mut session = Item::from_record(keys::session(account, &id), &record)?;
         if let Some(at) = record.idle_expires_at {
@@ -245,16 +268,20 @@ impl Portal {
             wanted.push(family.clone());
             wanted.push(catalog.clone());
         }
+        // The tenant record (its sessions epoch) goes with the route's own keys, so that a
+        // route that needs the settings finds it read along.
+        let tenant_key = keys::tenant_record(account);
         // A key the batch already holds is read once (a batch may not name a key twice).
-        let also: Vec<Key> =
-            also.into_iter()
-                .filter(|k| !wanted.contains(k))
-                .fold(Vec::new(), |mut v, k| {
-                    if !v.contains(&k) {
-                        v.push(k);
-                    }
-                    v
-                });
+        let also: Vec<Key> = also
+            .into_iter()
+            .chain([tenant_key.clone()])
+            .filter(|k| !wanted.contains(k))
+            .fold(Vec::new(), |mut v, k| {
+                if !v.contains(&k) {
+                    v.push(k);
+                }
+                v
+            });
         wanted.extend(also.iter().cloned());
         let mut found = self.store.get_many(&wanted).await?;
         let item = take_item(&mut found, &key).ok_or(DomainError::Unauthenticated)?;
@@ -266,11 +293,16 @@ impl Portal {
             catalog: take_item(&mut found, &catalog),
         });
         let read_along = crate::store::Batch::from_parts(also, found);
+        let tenant = read_along
+            .find(&tenant_key)
+            .flatten()
+            .ok_or(DomainError::Unauthenticated)?;
         let mut record: SessionRecord = item.record()?;
         let now = self.clock.epoch();
         let live = record.kind == claims.kind
             && record.subject_id == claims.sub
             && record.epoch == credential_epoch(&subject)
+            && record.tenant_epoch == tenant_sessions_epoch(&tenant)
             && record.idle_expires_at.is_none_or(|at| now < at);
         if !live {
             return Err(DomainError::Unauthenticated);

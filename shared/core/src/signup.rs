@@ -365,10 +365,12 @@ fn take_tenant(batch: &mut Batch, key: &Key) -> DomainResult<crate::tenants::Ten
         .record()?)
 }
 
-/// A tenant that takes online sign-ups, or `signup_disabled`.
+/// A tenant that takes online sign-ups: `account_suspended` while suspended, else
+/// `signup_disabled` when sign-up is off.
 fn open_for_signup(
     tenant: crate::tenants::TenantRecord,
 ) -> DomainResult<crate::tenants::TenantRecord> {
+    tenant.ensure_open()?;
     if tenant.customer_signup_enabled {
         Ok(tenant)
     } else {
@@ -739,8 +741,13 @@ impl Portal {
             Condition::Absent,
         ));
         writes.extend(membership.writes(account, Condition::Absent)?);
-        let (session, session_writes) =
-            self.session_writes(account, guardian.session_subject(), false, Some(&family.id))?;
+        let (session, session_writes) = self.session_writes(
+            account,
+            tenant.sessions_epoch,
+            guardian.session_subject(),
+            false,
+            Some(&family.id),
+        )?;
         writes.extend(session_writes);
         writes.push(self.audit_write(
             account,

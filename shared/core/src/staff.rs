@@ -384,7 +384,7 @@ impl Portal {
     ) -> DomainResult<StaffLogin> {
         let normalized = username.trim().to_lowercase();
         if normalized.is_empty() || normalized.len() > 256 {
-            self.tenant(account).await?;
+            self.tenant(account).await?.ensure_open()?;
             // Still spend the same time as a real check.
             self.hasher.verify(&PasswordAttempt(password), None).await?;
             return Err(DomainError::InvalidCredentials);
@@ -408,6 +408,8 @@ impl Portal {
             .find(|i| i.key == tenant_key)
             .ok_or(DomainError::AccountNotFound)?
             .record()?;
+        // Before the password is checked: a suspended tenant's logins count no failures.
+        tenant.ensure_open()?;
         let current_version =
             crate::tenants::terms_version(found.iter().find(|i| i.key == terms_key));
         let lock = LockRead {
@@ -444,8 +446,13 @@ impl Portal {
             .await?;
             return Err(DomainError::InvalidCredentials);
         };
-        let (session, mut writes) =
-            self.session_writes(account, staff.session_subject(), stay_logged_in, None)?;
+        let (session, mut writes) = self.session_writes(
+            account,
+            tenant.sessions_epoch,
+            staff.session_subject(),
+            stay_logged_in,
+            None,
+        )?;
         if verified == Verified::YesRehash
             && let Ok(pw) = Password::parse(attempt.0, "password")
         {

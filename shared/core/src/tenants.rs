@@ -46,6 +46,15 @@ pub struct TenantRecord {
     /// the platform default). An operator setting: the office cannot change it.
     #[serde(default)]
     pub daily_mail_limit: Option<DailyMailLimit>,
+    /// Set by an operator (`portal-admin suspend-tenant`): while set, logins, sign-ups,
+    /// invitation acceptance and reset requests answer `account_suspended`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<Suspension>,
+    /// Sessions started under an older value are dead: an operator moves it on to end every
+    /// session of the tenant at once (suspension does too), however many there are. Read with
+    /// every session (see `sessions`, which names the field `TENANT_SESSIONS_EPOCH_FIELD`).
+    #[serde(default)]
+    pub sessions_epoch: u64,
 }
 
 /// A tenant's ceiling on validation-code and invitation mails per UTC day: 1 to
@@ -73,7 +82,24 @@ impl DailyMailLimit {
     }
 }
 
+/// Why and since when a tenant is suspended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suspension {
+    /// Epoch seconds.
+    pub at: i64,
+    pub reason: Option<String>,
+}
+
 impl TenantRecord {
+    /// `account_suspended` while an operator has the tenant suspended: the gate of every flow
+    /// that lets someone in (logins, sign-ups, invitation acceptance, reset requests).
+    pub fn ensure_open(&self) -> DomainResult<()> {
+        match self.suspended {
+            Some(_) => Err(DomainError::AccountSuspended),
+            None => Ok(()),
+        }
+    }
+
     /// The business settings whose absence the login warns about, in the contract's order.
     pub fn missing_settings(&self) -> Vec<&'static str> {
         let mut missing = Vec::new();
@@ -323,21 +349,33 @@ impl Portal {
         ))
     }
 
-    /// Adds (or with a negative amount removes) SMS credits; never below zero.
-    pub async fn add_sms_credits(&self, account: &AccountName, amount: i64) -> DomainResult<i64> {
+    /// Adds (or with a negative amount removes) SMS credits, never below zero, with its audit
+    /// entry in the same transaction. Returns the credits as read after the change.
+    pub async fn add_sms_credits(
+        &self,
+        account: &AccountName,
+        amount: i64,
+        actor: Actor,
+    ) -> DomainResult<i64> {
         self.tenant(account).await?;
-        match self
-            .store
-            .add(
-                &keys::sms_credits(account),
-                "credits",
-                amount,
-                Bound::AtLeast(0),
-            )
-            .await
-        {
-            Ok(n) => Ok(n),
-            Err(StoreError::ConditionFailed) => {
+        let writes = vec![
+            Write::Add {
+                key: keys::sms_credits(account),
+                field: "credits".into(),
+                delta: amount,
+                bound: Bound::AtLeast(0),
+            },
+            self.audit_write(
+                account,
+                actor,
+                "sms_credits.added",
+                None,
+                json!({"amount": amount}),
+            )?,
+        ];
+        match self.store.transact(writes).await {
+            Ok(()) => self.sms_credits(account).await,
+            Err(StoreError::ConditionFailed | StoreError::TransactionConflict(Some(0))) => {
                 Err(DomainError::Validation(vec![FieldError::new(
                     "sms_credits",
                     "invalid",
@@ -495,5 +533,67 @@ impl Portal {
             custom_fields: t.custom_fields,
             branding: t.branding,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant() -> TenantRecord {
+        TenantRecord {
+            account: "swim".into(),
+            business_name: "Swim".into(),
+            business_email: None,
+            location_email: None,
+            location_phone: None,
+            customer_signup_enabled: true,
+            email_validation_required: true,
+            sms_enabled: false,
+            custom_fields: Vec::new(),
+            owner_staff_id: "o".into(),
+            created_at: 0,
+            branding: Branding::default(),
+            suspended: None,
+            sessions_epoch: 7,
+        }
+    }
+
+    /// Sessions read the epoch from the stored item by name: the record must store it there.
+    #[test]
+    fn the_sessions_epoch_is_stored_where_sessions_read_it() {
+        let item = Item::from_record(
+            keys::tenant_record(&AccountName::parse("swim").unwrap()),
+            &tenant(),
+        )
+        .unwrap();
+        assert_eq!(crate::sessions::tenant_sessions_epoch(&item), 7);
+        assert!(
+            item.data
+                .contains_key(crate::sessions::TENANT_SESSIONS_EPOCH_FIELD)
+        );
+    }
+
+    #[test]
+    fn a_suspended_tenant_is_closed_and_old_records_are_open() {
+        assert!(tenant().ensure_open().is_ok());
+        let suspended = TenantRecord {
+            suspended: Some(Suspension {
+                at: 1,
+                reason: None,
+            }),
+            ..tenant()
+        };
+        assert!(matches!(
+            suspended.ensure_open(),
+            Err(DomainError::AccountSuspended)
+        ));
+        // Records written before suspension existed read as open, epoch 0.
+        let mut old = serde_json::to_value(tenant()).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        fields.remove("sessions_epoch");
+        let old: TenantRecord = serde_json::from_value(old).unwrap();
+        assert!(old.ensure_open().is_ok());
+        assert_eq!(old.sessions_epoch, 0);
     }
 }

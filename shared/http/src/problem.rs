@@ -181,6 +181,11 @@ fn answer(err: &DomainError) -> Answer {
             "signup_disabled",
             "online sign-up is disabled for this account",
         ),
+        DomainError::AccountSuspended => a(
+            S::FORBIDDEN,
+            "account_suspended",
+            "this account is suspended; contact the business",
+        ),
         DomainError::EmailNotVerified => a(
             S::BAD_REQUEST,
             "email_not_verified",

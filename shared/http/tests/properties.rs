@@ -351,6 +351,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
                 settings: SettingsChange::parse(&serde_json::from_value(settings).unwrap())
                     .unwrap(),
                 sms_credits: 3,
+                actor: portal_core::audit::Actor::system(),
             })
             .await
             .unwrap();

@@ -133,6 +133,7 @@ catalogue! {
     ErrorInvalidToken = "error.invalid_token" => "This link is not valid any more: it was used, cancelled or replaced by a newer one.",
     ErrorTokenExpired = "error.token_expired" => "This link has expired. Ask for a new one.",
     ErrorSignupDisabled = "error.signup_disabled" => "Online sign-up is not available for this business. Contact the business to join.",
+    ErrorAccountSuspended = "error.account_suspended" => "This business's portal is suspended for now. Contact the business directly.",
     ErrorEmailInUse = "error.email_in_use" => "This email already belongs to a family. Sign in instead, or reset the password.",
     ErrorEmailNotVerified = "error.email_not_verified" => "The email could not be confirmed. Start again and enter the new code.",
     ErrorInvalidCode = "error.invalid_code" => "That code is not correct.",
