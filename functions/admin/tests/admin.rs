@@ -467,6 +467,7 @@ async fn a_tenant_created_by_portal_admin_can_sign_in_through_portal_local() {
         sms: None,
         port: 0,
         portal_url: None,
+        keys: None,
     })
     .await
     .expect("start portal-local on DynamoDB");

@@ -1,5 +1,6 @@
 //! AWS adapters of the domain ports: [`DynamoStore`] (the `Store` port on one DynamoDB table),
-//! [`SesMailer`] (SES v2) and [`SnsSender`] (SNS SMS), plus the shared SDK configuration.
+//! [`SesMailer`] (SES v2), [`SnsSender`] (SNS SMS) and [`SecretsKeySource`] (the signing key
+//! ring in Secrets Manager), plus the shared SDK configuration.
 //!
 //! Build the SDK config and the clients once per Lambda cold start (see [`sdk_config`]) and
 //! share them across invocations.
@@ -8,6 +9,8 @@ mod config;
 mod counting;
 mod dynamo;
 mod sdk_error;
+#[cfg(feature = "secrets")]
+pub mod secrets;
 #[cfg(feature = "ses")]
 mod ses;
 #[cfg(feature = "sns")]
@@ -16,6 +19,8 @@ mod sns;
 pub use config::{SdkPolicy, sdk_config};
 pub use counting::CallCounter;
 pub use dynamo::{DynamoStore, EXPIRY_INDEX};
+#[cfg(feature = "secrets")]
+pub use secrets::SecretsKeySource;
 #[cfg(feature = "ses")]
 pub use ses::SesMailer;
 #[cfg(feature = "sns")]

@@ -7,8 +7,8 @@ use crate::clock::Clock;
 use crate::messaging::{Mailer, SmsSender};
 use crate::passwords::PasswordHasherConfig;
 use crate::security::SecurityPolicy;
-use crate::signer::TokenSigner;
 use crate::store::Store;
+use crate::token_signer::TokenSigner;
 
 #[derive(Clone)]
 pub struct Portal {

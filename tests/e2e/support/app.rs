@@ -112,6 +112,7 @@ impl TestApp {
             sms: None,
             port: 0,
             portal_url: Some("https://portal.test".into()),
+            keys: None,
         })
         .await
         .expect("server starts");

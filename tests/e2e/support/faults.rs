@@ -67,6 +67,7 @@ impl TestApp {
             sms,
             port: 0,
             portal_url: Some("https://portal.test".into()),
+            keys: None,
         })
         .await
         .expect("server starts");
