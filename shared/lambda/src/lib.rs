@@ -100,6 +100,11 @@ async fn secret_signer(
     let source =
         portal_aws::SecretsKeySource::new(aws_sdk_secretsmanager::Client::new(config), arn);
     let ring = source.load().await?;
+    tracing::info!(
+        kid = ring.current().kid(),
+        keys = ring.keys().len(),
+        "signing key ring read"
+    );
     Ok(TokenSigner::refreshing(ring, Arc::new(source), clock))
 }
 
