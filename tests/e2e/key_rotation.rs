@@ -320,3 +320,40 @@ async fn the_rotation_steps_are_idempotent_and_refuse_a_ring_that_drops_the_sign
     );
     assert_eq!(current_ring(&client, &arn).await.to_stored(), first);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_that_cannot_be_read_keeps_the_ring_held() {
+    let client = client().await;
+    let (arn, _) = bootstrap_secret(&client).await;
+    let app = TestApp::spawn_with_keys(
+        store_for(Backend::Embedded).await,
+        Arc::new(SecretsKeySource::new(client.clone(), arn.clone())),
+    )
+    .await;
+    app.create_tenant("swim", "owner").await;
+    let token = app.persistent_staff_token("owner", OWNER_PASSWORD).await;
+    client
+        .delete_secret()
+        .secret_id(&arn)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("DeleteSecret");
+    // Due reads fail (in the background, and for an unknown kid): nobody is signed out, and
+    // the server goes on signing in with the key it holds.
+    for _ in 0..3 {
+        app.advance_clock(REFRESH_SECONDS).await;
+        assert_eq!(status(&app, &token).await, 200);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stranger = TestApp::spawn_empty(Backend::Embedded).await;
+    stranger.create_tenant("swim", "owner").await;
+    let unknown = stranger
+        .persistent_staff_token("owner", OWNER_PASSWORD)
+        .await;
+    assert_eq!(status(&app, &unknown).await, 401);
+    assert_eq!(status(&app, &token).await, 200);
+    let fresh = app.persistent_staff_token("owner", OWNER_PASSWORD).await;
+    assert_eq!(kid_of(&fresh), kid_of(&token));
+    assert_eq!(status(&app, &fresh).await, 200);
+}

@@ -363,6 +363,24 @@ mod tests {
         assert_eq!(stored.reads.load(Ordering::SeqCst), 2);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn parallel_requests_with_a_new_kid_read_the_ring_once() {
+        let (signer, stored, _clock) = setup();
+        rotate(&stored);
+        let newer = TokenSigner::fixed(stored.value.lock().unwrap().clone().unwrap());
+        let token = newer.sign(&claims()).unwrap();
+        let checks: Vec<_> = (0..32)
+            .map(|_| {
+                let (signer, token) = (signer.clone(), token.clone());
+                tokio::spawn(async move { signer.check(&token).await.is_some() })
+            })
+            .collect();
+        for check in checks {
+            assert!(check.await.unwrap(), "every request waits for the one read");
+        }
+        assert_eq!(stored.reads.load(Ordering::SeqCst), 1);
+    }
+
     #[tokio::test]
     async fn a_fixed_signer_never_reads() {
         let signer = TokenSigner::new(&A.to_vec().into()).unwrap();
