@@ -26,16 +26,17 @@ pub const FUNCTIONS: &[&str] = &[
 ];
 
 /// One start: milliseconds from spawn to the first `/next` request.
-fn one_start(binary: &Path, name: &str, endpoint: &str) -> BenchResult<f64> {
-    one_start_with(binary, name, endpoint, true)
+fn one_start(binary: &Path, name: &str, endpoint: &str, secret: &str) -> BenchResult<f64> {
+    one_start_with(binary, name, endpoint, Some(secret))
 }
 
-/// `signing_key`: whether `SIGNING_KEY` is set (the stack gives `purge` no signing key).
+/// `secret`: the signing key secret's ARN, as `SIGNING_KEY_SECRET_ARN` (the stack gives `purge`
+/// none).
 fn one_start_with(
     binary: &Path,
     name: &str,
     endpoint: &str,
-    signing_key: bool,
+    secret: Option<&str>,
 ) -> BenchResult<f64> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
@@ -66,7 +67,7 @@ fn one_start_with(
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .envs(signing_key.then_some(("SIGNING_KEY", "bench-signing-key-0123456789abcdef")))
+        .envs(secret.map(|arn| ("SIGNING_KEY_SECRET_ARN", arn)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -95,8 +96,9 @@ fn one_start_with(
 }
 
 pub fn run(bin_dir: &Path, runs: usize) -> BenchResult<()> {
-    let endpoint =
-        std::env::var("PORTAL_TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9".into());
+    let endpoint = std::env::var("PORTAL_TEST_AWS_ENDPOINT")
+        .map_err(|_| "PORTAL_TEST_AWS_ENDPOINT is not set (start moto: scripts/moto start)")?;
+    let secret = crate::runtime()?.block_on(crate::ddb::signing_key_secret())?;
     let mut cold = Map::new();
     let mut sizes = Map::new();
     let mut details = Map::new();
@@ -109,10 +111,10 @@ pub fn run(bin_dir: &Path, runs: usize) -> BenchResult<()> {
         sizes.insert((*name).into(), json!(meta.len()));
         // One unmeasured start warms the page cache, as a provisioned-concurrency-free
         // environment with the code already unpacked would be.
-        one_start(&binary, name, &endpoint)?;
+        one_start(&binary, name, &endpoint, &secret)?;
         let mut times = Vec::new();
         for _ in 0..runs {
-            times.push(one_start(&binary, name, &endpoint)?);
+            times.push(one_start(&binary, name, &endpoint, &secret)?);
         }
         let s = Stats::new(times);
         eprintln!(
@@ -131,7 +133,7 @@ pub fn run(bin_dir: &Path, runs: usize) -> BenchResult<()> {
     // The stack deploys `purge` without SIGNING_KEY / SIGNING_KEY_SECRET_ARN
     // (infra/lib/portal-stack.ts): does it still start?
     let purge_as_deployed = match std::fs::metadata(bin_dir.join("purge")) {
-        Ok(_) => match one_start_with(&bin_dir.join("purge"), "purge", &endpoint, false) {
+        Ok(_) => match one_start_with(&bin_dir.join("purge"), "purge", &endpoint, None) {
             Ok(ms) => json!({"starts": true, "ms": r3(ms)}),
             Err(e) => json!({"starts": false, "error": e.to_string()}),
         },

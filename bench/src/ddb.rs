@@ -40,6 +40,19 @@ pub(crate) async fn sdk_config() -> BenchResult<SdkConfig> {
         .await)
 }
 
+/// The signing key as the stack keeps it, in a secret on moto (the functions refuse
+/// `SIGNING_KEY` under Lambda, and read the secret at init as they do when deployed); its ARN.
+pub(crate) async fn signing_key_secret() -> BenchResult<String> {
+    let config = sdk_config().await?;
+    let created = aws_sdk_secretsmanager::Client::new(&config)
+        .create_secret()
+        .name(unique("bench-signing-key"))
+        .secret_string("bench-signing-key-0123456789abcdef")
+        .send()
+        .await?;
+    Ok(created.arn().unwrap_or_default().to_owned())
+}
+
 pub(crate) fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -282,9 +282,17 @@ fn serve(stream: TcpStream, event: &str, handed_out: &AtomicBool, tx: &mpsc::Sen
 
 /// One start: (ms to the first `/next`, ms to the response, the response's status code,
 /// connections opened to DynamoDB).
+/// The signing key secret: its ARN and moto's own address (the secret is read beside the proxy,
+/// so that the proxy sees DynamoDB's connections only).
+struct SigningSecret {
+    arn: String,
+    endpoint: String,
+}
+
 fn one_start(
     binary: &Path,
     endpoint: &str,
+    secret: &SigningSecret,
     table: &str,
     event: &str,
     warm_up: bool,
@@ -316,7 +324,8 @@ fn one_start(
         .env("TABLE_NAME", table)
         .env("PORTAL_URL", "https://portal.test")
         .env("MAIL_FROM", "no-reply@portal.test")
-        .env("SIGNING_KEY", "bench-signing-key-0123456789abcdef")
+        .env("SIGNING_KEY_SECRET_ARN", &secret.arn)
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &secret.endpoint)
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -380,6 +389,10 @@ pub fn run(bin_dir: &Path, delay_ms: u64, runs: usize) -> BenchResult<()> {
         create_tenant(&portal, ACCOUNT, json!({})).await
     })?;
 
+    let secret = SigningSecret {
+        arn: rt.block_on(crate::ddb::signing_key_secret())?,
+        endpoint: moto.clone(),
+    };
     let delay = Duration::from_millis(delay_ms);
     let connections = Connections::default();
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
@@ -389,14 +402,29 @@ pub fn run(bin_dir: &Path, delay_ms: u64, runs: usize) -> BenchResult<()> {
     let event = login_event()?;
     // One unmeasured start of each kind: page cache, moto's first use of the table.
     for warm in [true, false] {
-        one_start(&binary, &endpoint, &table, &event, warm, &connections)?;
+        one_start(
+            &binary,
+            &endpoint,
+            &secret,
+            &table,
+            &event,
+            warm,
+            &connections,
+        )?;
     }
     let mut results = serde_json::Map::new();
     let mut samples: HashMap<bool, Vec<(f64, f64, usize)>> = HashMap::new();
     for _ in 0..runs {
         for warm in [true, false] {
-            let (init, response, status, opened) =
-                one_start(&binary, &endpoint, &table, &event, warm, &connections)?;
+            let (init, response, status, opened) = one_start(
+                &binary,
+                &endpoint,
+                &secret,
+                &table,
+                &event,
+                warm,
+                &connections,
+            )?;
             if status != 200 {
                 return Err(format!("login answered {status} (warm-up {warm})").into());
             }

@@ -1,7 +1,7 @@
 //! Every function of the route table (the API's routes and the hosted pages', `all_routes()`,
 //! as `infra/routes.json` lists them) is a Lambda binary package under `functions/`, serving
 //! exactly that function's routes, and every Lambda package under `functions/` is in the table
-//! (or is the scheduled purge, the ops command or portal-local).
+//! (or is the scheduled purge, the key rotation, the ops command or portal-local).
 
 use std::collections::BTreeSet;
 
@@ -10,7 +10,7 @@ use portal_http::routes::all_routes;
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 /// Packages under functions/ that serve no route.
-const NOT_ROUTED: [&str; 3] = ["purge", "admin", "local"];
+const NOT_ROUTED: [&str; 4] = ["purge", "rotate-key", "admin", "local"];
 
 #[test]
 fn every_routed_function_has_its_own_binary_and_nothing_else_does() {
@@ -54,11 +54,12 @@ fn every_routed_function_has_its_own_binary_and_nothing_else_does() {
 
 /// Each Lambda links only the clients its routes use (portal-lambda features), as the stack
 /// grants them (infra FUNCTION_PERMISSIONS): login and office neither mail nor text, only
-/// reset-password texts, the scheduled purge reads no secret. The pages mail (reset links,
+/// reset-password texts, the scheduled purge reads no secret. The key rotation reads and writes
+/// the secret through its own client, not portal-lambda's. The pages mail (reset links,
 /// invitations, sign-up codes) but never text: the only SMS route is the office's.
 #[test]
 fn each_function_links_only_the_clients_it_uses() {
-    let expected: [(&str, &[&str]); 8] = [
+    let expected: [(&str, &[&str]); 9] = [
         ("login", &["secret"]),
         ("office", &["secret"]),
         ("signup", &["secret", "mail"]),
@@ -67,6 +68,7 @@ fn each_function_links_only_the_clients_it_uses() {
         ("reset-password", &["secret", "mail", "sms"]),
         ("pages", &["secret", "mail"]),
         ("purge", &["mail"]),
+        ("rotate-key", &[]),
     ];
     for (name, features) in expected {
         let manifest =

@@ -10,10 +10,10 @@ use portal_core::account::AccountName;
 use portal_core::clock::SystemClock;
 use portal_core::onboarding::NewTenant;
 use portal_core::passwords::PasswordHasherConfig;
-use portal_core::signer::TokenSigner;
 use portal_core::staff::{NewStaff, StaffInput};
 use portal_core::store::EmbeddedStore;
 use portal_core::tenants::SettingsChange;
+use portal_core::token_signer::TokenSigner;
 use portal_http::routes::all_routes;
 use portal_http::{App, Function};
 use portal_local::Outbox;
@@ -641,4 +641,66 @@ async fn page_cookies_cross_api_gateway_payload_2_0_intact() {
     .await;
     assert_eq!(home["statusCode"], 200, "{home}");
     assert!(home["body"].as_str().unwrap().contains("Olive"), "{home}");
+}
+
+/// Behind the front door the function reads CloudFront's origin-verify value from Secrets
+/// Manager (moto here) and answers only the requests that carry it: the API's own domain is
+/// public, and a client going around CloudFront must not get around the WAF.
+#[tokio::test]
+async fn behind_the_front_door_only_requests_with_the_origin_header_are_served() {
+    use crate::support::aws::{sdk_config, unique};
+    use portal_http::origin::ORIGIN_VERIFY_HEADER;
+
+    let config = sdk_config().await;
+    let value = format!("verify-{}", unique("v"));
+    let arn = aws_sdk_secretsmanager::Client::new(&config)
+        .create_secret()
+        .name(unique("origin-verify"))
+        .secret_string(&value)
+        .send()
+        .await
+        .expect("CreateSecret")
+        .arn()
+        .unwrap()
+        .to_owned();
+    let guard = portal_lambda::origin_guard(&config, Some(arn))
+        .await
+        .expect("the secret is read")
+        .expect("a guard");
+    assert!(
+        portal_lambda::origin_guard(&config, None)
+            .await
+            .unwrap()
+            .is_none(),
+        "no ARN (dev): no guard"
+    );
+    let missing = portal_lambda::origin_guard(&config, Some(unique("no-such-secret"))).await;
+    assert!(
+        missing.is_err(),
+        "an unreadable secret fails init, never runs unguarded"
+    );
+
+    let fixture = setup().await;
+    let app = App::new(fixture.portal.clone(), Some(Function::Login)).with_origin_guard(guard);
+    let text =
+        fixture.fill(&std::fs::read_to_string(format!("{EVENTS}/login/get-session.json")).unwrap());
+    let mut event: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for (header, expected) in [
+        (None, 403),
+        (Some("verify-wrong"), 403),
+        (Some(value.as_str()), 200),
+    ] {
+        let headers = event["headers"].as_object_mut().unwrap();
+        headers.remove(ORIGIN_VERIFY_HEADER);
+        if let Some(h) = header {
+            headers.insert(ORIGIN_VERIFY_HEADER.into(), h.into());
+        }
+        let response = invoke(&app, &event).await;
+        assert_eq!(response["statusCode"], expected, "{header:?}: {response}");
+        if expected == 403 {
+            let body: serde_json::Value =
+                serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+            assert_eq!(body["code"], "forbidden");
+        }
+    }
 }

@@ -11,6 +11,7 @@ mod foundation;
 mod functions;
 mod hardening;
 mod hardening_edges;
+mod key_rotation;
 mod lambda_events;
 mod mail_ceiling;
 mod office_staff;

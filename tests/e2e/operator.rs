@@ -13,10 +13,10 @@ use portal_core::clock::SystemClock;
 use portal_core::onboarding::NewTenant;
 use portal_core::operator::{StateChange, TENANT_PAGE};
 use portal_core::passwords::PasswordHasherConfig;
-use portal_core::signer::TokenSigner;
 use portal_core::staff::{NewStaff, StaffInput};
 use portal_core::store::Store;
 use portal_core::tenants::SettingsChange;
+use portal_core::token_signer::TokenSigner;
 use portal_local::Outbox;
 use secrecy::SecretString;
 use serde_json::json;
@@ -40,6 +40,7 @@ fn operator_portal(store: Arc<dyn Store>) -> Portal {
         mailer: outbox.clone(),
         sms: outbox,
         clock,
+        metrics: Arc::new(portal_core::metrics::NoMetrics),
         hasher: PasswordHasherConfig::default(),
         security: portal_core::security::SecurityPolicy::default(),
         signer: TokenSigner::new(&b"operator-side-key-operator-side-k".to_vec().into()).unwrap(),

@@ -10,11 +10,11 @@ use portal_core::clock::AdjustableClock;
 use portal_core::keys;
 use portal_core::passwords::PasswordHasherConfig;
 use portal_core::purge::PurgeReport;
-use portal_core::signer::TokenSigner;
 use portal_core::store::{
     Condition, EXPIRY_BUCKET_SECONDS, EXPIRY_SHARDS, Item, Key, Store, Write, expiry_bucket,
     expiry_shard,
 };
+use portal_core::token_signer::TokenSigner;
 use portal_local::Outbox;
 use serde_json::json;
 

@@ -533,6 +533,7 @@ async fn a_tenant_created_by_portal_admin_can_sign_in_through_portal_local() {
         metrics: None,
         port: 0,
         portal_url: None,
+        keys: None,
     })
     .await
     .expect("start portal-local on DynamoDB");
@@ -596,6 +597,8 @@ impl Api {
             sms: None,
             port: 0,
             portal_url: None,
+            metrics: None,
+            keys: None,
         })
         .await
         .expect("start portal-local on DynamoDB");

@@ -20,8 +20,8 @@ use portal_core::clock::AdjustableClock;
 use portal_core::messaging::{Mailer, SmsSender};
 use portal_core::metrics::{Metrics, NoMetrics};
 use portal_core::passwords::PasswordHasherConfig;
-use portal_core::signer::TokenSigner;
 use portal_core::store::Store;
+use portal_core::token_signer::{KeySource, TokenSigner};
 use portal_core::{DomainError, Portal};
 use portal_http::App;
 use portal_http::problem::problem;
@@ -44,6 +44,10 @@ pub struct Options {
     pub port: u16,
     /// `None`: the server's own address.
     pub portal_url: Option<String>,
+    /// Where the signing key ring is kept, read at start and again as on Lambda (on the
+    /// server's adjustable clock); `None`: a fresh key of the process's own, so that tokens die
+    /// with the server, as local sessions should.
+    pub keys: Option<Arc<dyn KeySource>>,
 }
 
 /// A running server.
@@ -72,8 +76,16 @@ pub async fn spawn(options: Options) -> Result<Running, DomainError> {
         .map_err(|e| DomainError::Internal(e.to_string()))?;
     let clock = Arc::new(AdjustableClock::new());
     let outbox = Arc::new(Outbox::new(clock.clone()));
-    // A fresh signing key per process: tokens die with the server, as local sessions should.
-    let key = portal_core::tokens::new_token()?.0.into_bytes();
+    let signer = match options.keys {
+        Some(source) => {
+            let ring = source
+                .load()
+                .await
+                .map_err(|e| DomainError::Internal(e.to_string()))?;
+            TokenSigner::refreshing(ring, source, clock.clone())
+        }
+        None => TokenSigner::new(&portal_core::tokens::new_token()?.0.into_bytes().into())?,
+    };
     let portal = Portal {
         store: options.store,
         mailer: options.mailer.unwrap_or_else(|| outbox.clone()),
@@ -82,7 +94,7 @@ pub async fn spawn(options: Options) -> Result<Running, DomainError> {
         metrics: options.metrics.unwrap_or_else(|| Arc::new(NoMetrics)),
         hasher: PasswordHasherConfig::default(),
         security: portal_core::security::SecurityPolicy::default(),
-        signer: TokenSigner::new(&key.into())?,
+        signer,
         portal_url: options
             .portal_url
             .unwrap_or_else(|| format!("http://{addr}")),

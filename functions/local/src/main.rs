@@ -103,6 +103,7 @@ async fn run(args: Args) -> Result<(), String> {
         }),
         port: args.port,
         portal_url: std::env::var("PORTAL_URL").ok(),
+        keys: None,
     };
     if args.dynamodb || args.aws_messaging {
         let config = portal_aws::sdk_config().await;

@@ -17,12 +17,13 @@ pub mod permissions;
 pub mod security;
 pub mod signer;
 pub mod tokens;
-// Ports: storage, messaging, time, metrics.
+// Ports: storage, messaging, time, metrics, the signing key ring.
 pub mod clock;
 pub mod messaging;
 pub mod metrics;
 pub mod retry;
 pub mod store;
+pub mod token_signer;
 // The services' shared dependencies (ports and configuration).
 pub mod portal;
 // Access: audit trail, sessions, lockout, sending limits.

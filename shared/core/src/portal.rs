@@ -8,8 +8,8 @@ use crate::messaging::{DeliveryError, Email, Mailer, Sms, SmsSender};
 use crate::metrics::{Metric, Metrics};
 use crate::passwords::PasswordHasherConfig;
 use crate::security::SecurityPolicy;
-use crate::signer::TokenSigner;
 use crate::store::Store;
+use crate::token_signer::TokenSigner;
 
 #[derive(Clone)]
 pub struct Portal {

@@ -245,6 +245,7 @@ impl Portal {
         let claims = self
             .signer
             .check(bearer)
+            .await
             .filter(|c| c.acct == account.as_str())
             .ok_or(DomainError::Unauthenticated)?;
         let key = keys::session(account, &claims.sid);

@@ -554,6 +554,7 @@ mod tests {
             owner_staff_id: "o".into(),
             created_at: 0,
             branding: Branding::default(),
+            daily_mail_limit: None,
             suspended: None,
             sessions_epoch: 7,
         }

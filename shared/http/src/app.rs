@@ -14,6 +14,7 @@ use portal_core::{DomainError, Portal};
 use crate::MAX_BODY_BYTES;
 #[cfg_attr(not(feature = "all"), allow(unused_imports))]
 use crate::handlers;
+use crate::origin::OriginGuard;
 use crate::problem::{from_domain, problem};
 use crate::request::bearer;
 use crate::response::Outcome;
@@ -24,6 +25,8 @@ use crate::routes::{Function, Guard, Lookup, Params, Route, lookup};
 pub struct App {
     portal: Portal,
     function: Option<Function>,
+    /// Behind the front door: CloudFront's origin-verify header, required on every request.
+    origin: Option<std::sync::Arc<OriginGuard>>,
 }
 
 /// What a route's guard established about the caller. (A build with only some route groups
@@ -52,7 +55,17 @@ impl Caller {
 
 impl App {
     pub fn new(portal: Portal, function: Option<Function>) -> Self {
-        Self { portal, function }
+        Self {
+            portal,
+            function,
+            origin: None,
+        }
+    }
+
+    /// Requires CloudFront's origin-verify header on every request (see [`OriginGuard`]).
+    pub fn with_origin_guard(mut self, guard: OriginGuard) -> Self {
+        self.origin = Some(std::sync::Arc::new(guard));
+        self
     }
 
     pub fn portal(&self) -> &Portal {
@@ -64,6 +77,17 @@ impl App {
     /// [`crate::problem::count_answer`]).
     pub async fn handle(&self, req: Request<Bytes>, request_id: Option<&str>) -> Response<Bytes> {
         let started = Instant::now();
+        if let Some(guard) = &self.origin
+            && let Err(refused) = guard.check(req.headers(), request_id)
+        {
+            // Not through the front door: no route, account or body is looked at.
+            tracing::warn!(
+                request_id = request_id.unwrap_or("-"),
+                status = refused.status().as_u16(),
+                "request without the front door's origin header"
+            );
+            return refused;
+        }
         let (route, params) = match lookup(req.method(), req.uri().path(), self.function) {
             Lookup::Found(route, params) => (route, params),
             Lookup::MethodNotAllowed(allowed) => {
@@ -121,6 +145,7 @@ impl App {
     }
 
     /// A hosted page (HTML): the pages answer every outcome themselves, errors included.
+    #[cfg_attr(not(feature = "pages"), allow(unused_variables))]
     async fn run_page(
         &self,
         route: &'static Route,

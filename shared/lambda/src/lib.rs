@@ -1,9 +1,10 @@
 //! Lambda wiring: each function's `main` is `portal_lambda::run(Function::X)`. Clients, the
 //! signing key and the app are built once per cold start and shared by every invocation.
 //!
-//! Environment: `TABLE_NAME`, `PORTAL_URL`, `MAIL_FROM`, and the token-signing key either as
-//! `SIGNING_KEY_SECRET_ARN` (Secrets Manager, read once per cold start) or `SIGNING_KEY`
-//! (tests, local invokes); `PORTAL_STAGE` names the stage of the metrics (see
+//! Environment: `TABLE_NAME`, `PORTAL_URL`, `MAIL_FROM`, and the token-signing key ring either as
+//! `SIGNING_KEY_SECRET_ARN` (Secrets Manager: read at init, then again every 5 minutes and when
+//! a token names a key the ring lacks, see `portal_core::token_signer`) or `SIGNING_KEY` (tests
+//! and local invokes only: refused on Lambda); `PORTAL_STAGE` names the stage of the metrics (see
 //! `portal_aws::EmfMetrics`). Logs are JSON lines through `tracing`, each with the invocation's
 //! `request_id` and X-Ray `trace_id` (see [`log_subscriber`] and [`handle`]).
 //!
@@ -15,12 +16,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use portal_core::Portal;
-use portal_core::clock::SystemClock;
+use portal_core::clock::{Clock, SystemClock};
 use portal_core::passwords::PasswordHasherConfig;
-use portal_core::signer::TokenSigner;
+use portal_core::signer::KeyRing;
 use portal_core::store::Store;
+use portal_core::token_signer::TokenSigner;
+use portal_http::origin::OriginGuard;
 use portal_http::{App, Function};
-use secrecy::SecretSlice;
 use tracing::Instrument;
 
 pub type Error = lambda_http::Error;
@@ -55,36 +57,83 @@ where
         .finish()
 }
 
-#[cfg(feature = "secret")]
-async fn signing_key(config: &aws_config::SdkConfig) -> Result<SecretSlice<u8>, Error> {
-    if let Ok(arn) = std::env::var("SIGNING_KEY_SECRET_ARN") {
-        let client = aws_sdk_secretsmanager::Client::new(config);
-        let secret = client
-            .get_secret_value()
-            .secret_id(arn)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "reading the signing key: {}",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                )
-            })?;
-        let text = secret
-            .secret_string()
-            .ok_or("the signing key secret has no string value")?;
-        return Ok(text.as_bytes().to_vec().into());
+/// Where the token-signing key ring comes from.
+#[derive(Debug, PartialEq, Eq)]
+enum KeySetting {
+    /// `SIGNING_KEY_SECRET_ARN`: read at init and again while running (see
+    /// `portal_core::token_signer`).
+    Secret(String),
+    /// `SIGNING_KEY` (a key, or a ring in the stored JSON form): fixed; tests and local invokes.
+    Fixed(String),
+}
+
+/// The key setting of an environment: `secret_arn` and `signing_key` are the variables'
+/// values, `lambda_function` is `AWS_LAMBDA_FUNCTION_NAME` (set by the Lambda runtime). On
+/// Lambda, `SIGNING_KEY` is refused: a key in the function's configuration is readable by
+/// whoever can read that configuration and is never rotated.
+fn key_setting(
+    secret_arn: Option<String>,
+    signing_key: Option<String>,
+    lambda_function: Option<String>,
+) -> Result<KeySetting, String> {
+    match (secret_arn, signing_key, lambda_function) {
+        (Some(arn), _, _) => Ok(KeySetting::Secret(arn)),
+        (None, Some(_), Some(function)) => Err(format!(
+            "SIGNING_KEY is for tests and local invokes only: on Lambda (function {function}) \
+             the key ring must come from Secrets Manager through SIGNING_KEY_SECRET_ARN"
+        )),
+        (None, Some(key), None) => Ok(KeySetting::Fixed(key)),
+        (None, None, _) => Err(
+            "environment variable SIGNING_KEY_SECRET_ARN (or SIGNING_KEY off Lambda) is not set"
+                .into(),
+        ),
     }
-    Ok(env("SIGNING_KEY")?.into_bytes().into())
+}
+
+/// The token signer of a function that issues tokens, from the environment.
+async fn signer(
+    config: &aws_config::SdkConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<TokenSigner, Error> {
+    let var = |name: &str| std::env::var(name).ok();
+    match key_setting(
+        var("SIGNING_KEY_SECRET_ARN"),
+        var("SIGNING_KEY"),
+        var("AWS_LAMBDA_FUNCTION_NAME"),
+    )? {
+        KeySetting::Secret(arn) => secret_signer(config, arn, clock).await,
+        KeySetting::Fixed(text) => Ok(TokenSigner::fixed(
+            KeyRing::parse(&text, 0).map_err(|e| format!("SIGNING_KEY: {e}"))?,
+        )),
+    }
+}
+
+#[cfg(feature = "secret")]
+async fn secret_signer(
+    config: &aws_config::SdkConfig,
+    arn: String,
+    clock: Arc<dyn Clock>,
+) -> Result<TokenSigner, Error> {
+    use portal_core::token_signer::KeySource;
+    let source =
+        portal_aws::SecretsKeySource::new(aws_sdk_secretsmanager::Client::new(config), arn);
+    let ring = source.load().await?;
+    tracing::info!(
+        kid = ring.current().kid(),
+        keys = ring.keys().len(),
+        "signing key ring read"
+    );
+    Ok(TokenSigner::refreshing(ring, Arc::new(source), clock))
 }
 
 /// Without the `secret` feature (tests, local invokes) the key comes from `SIGNING_KEY` only.
 #[cfg(not(feature = "secret"))]
-async fn signing_key(_: &aws_config::SdkConfig) -> Result<SecretSlice<u8>, Error> {
-    if std::env::var("SIGNING_KEY_SECRET_ARN").is_ok() {
-        return Err("SIGNING_KEY_SECRET_ARN is set but this build cannot read secrets".into());
-    }
-    Ok(env("SIGNING_KEY")?.into_bytes().into())
+async fn secret_signer(
+    _: &aws_config::SdkConfig,
+    _: String,
+    _: Arc<dyn Clock>,
+) -> Result<TokenSigner, Error> {
+    Err("SIGNING_KEY_SECRET_ARN is set but this build cannot read secrets".into())
 }
 
 #[cfg(feature = "mail")]
@@ -110,9 +159,52 @@ fn sms_sender(_: &aws_config::SdkConfig) -> Arc<dyn portal_core::messaging::SmsS
     Arc::new(portal_core::messaging::NoMessaging)
 }
 
-/// Builds the function's app from the environment (the AWS adapters).
+/// Builds the function's app from the environment (the AWS adapters). Behind the front door
+/// (`ORIGIN_VERIFY_SECRET_ARN`, set by the stack on every stage but dev) the app requires
+/// CloudFront's origin-verify header, whose value it reads once, beside the rest of init.
 pub async fn app_from_env(function: Function) -> Result<App, Error> {
-    Ok(App::new(portal_from_env(true).await?, Some(function)))
+    let origin = async {
+        let arn = std::env::var(ORIGIN_VERIFY_SECRET_ARN).ok();
+        origin_guard(&portal_aws::sdk_config().await, arn).await
+    };
+    let (portal, guard) = tokio::join!(portal_from_env(true), origin);
+    let app = App::new(portal?, Some(function));
+    Ok(match guard? {
+        Some(guard) => app.with_origin_guard(guard),
+        None => app,
+    })
+}
+
+/// Where the front door's origin-verify value is kept (see [`origin_guard`]).
+pub const ORIGIN_VERIFY_SECRET_ARN: &str = "ORIGIN_VERIFY_SECRET_ARN";
+
+/// The origin check for a secret ARN (`None` without one: dev, local invokes). A secret that
+/// cannot be read fails init: a function that let every request through would be a hole.
+#[cfg(feature = "secret")]
+pub async fn origin_guard(
+    config: &aws_config::SdkConfig,
+    arn: Option<String>,
+) -> Result<Option<OriginGuard>, Error> {
+    let Some(arn) = arn else { return Ok(None) };
+    let client = aws_sdk_secretsmanager::Client::new(config);
+    let value = portal_aws::secrets::read_plain(&client, &arn)
+        .await
+        .map_err(|e| format!("reading the origin-verify secret: {e}"))?;
+    Ok(Some(
+        OriginGuard::new(value).ok_or("the origin-verify secret is empty")?,
+    ))
+}
+
+/// Without the `secret` feature nothing can read the value: refuse rather than run unguarded.
+#[cfg(not(feature = "secret"))]
+pub async fn origin_guard(
+    _: &aws_config::SdkConfig,
+    arn: Option<String>,
+) -> Result<Option<OriginGuard>, Error> {
+    match arn {
+        None => Ok(None),
+        Some(_) => Err("ORIGIN_VERIFY_SECRET_ARN is set but this build cannot read secrets".into()),
+    }
 }
 
 /// Builds the domain over the AWS adapters from the environment (the HTTP functions and the
@@ -138,34 +230,39 @@ pub async fn portal_from_env(issues_tokens: bool) -> Result<Portal, Error> {
             warm_up(store.as_ref()).await;
         }
     };
-    let (key, prepared, ()) =
-        tokio::join!(key_and_url(issues_tokens, &config), hasher.prepare(), warm);
-    let (key, portal_url) = key?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (signer_and_url, prepared, ()) = tokio::join!(
+        signer_and_url(issues_tokens, &config, clock.clone()),
+        hasher.prepare(),
+        warm
+    );
+    let (signer, portal_url) = signer_and_url?;
     prepared?;
     Ok(Portal {
         store,
         mailer: mailer(&config),
         sms: sms_sender(&config),
-        clock: Arc::new(SystemClock),
+        clock,
         metrics: Arc::new(portal_aws::EmfMetrics::from_env()),
         hasher,
         security: portal_core::security::SecurityPolicy::default(),
-        signer: TokenSigner::new(&key)?,
+        signer,
         portal_url,
     })
 }
 
-/// The token-signing key and `PORTAL_URL` of a function that issues tokens; a throwaway key
-/// and no URL for the scheduled job (see [`portal_from_env`]).
-async fn key_and_url(
+/// The token signer and `PORTAL_URL` of a function that issues tokens; a throwaway key and no
+/// URL for the scheduled job (see [`portal_from_env`]).
+async fn signer_and_url(
     issues_tokens: bool,
     config: &aws_config::SdkConfig,
-) -> Result<(SecretSlice<u8>, String), Error> {
+    clock: Arc<dyn Clock>,
+) -> Result<(TokenSigner, String), Error> {
     if issues_tokens {
-        Ok((signing_key(config).await?, env("PORTAL_URL")?))
+        Ok((signer(config, clock).await?, env("PORTAL_URL")?))
     } else {
         let throwaway = portal_core::tokens::new_token()?.0.into_bytes();
-        Ok((throwaway.into(), String::new()))
+        Ok((TokenSigner::new(&throwaway.into())?, String::new()))
     }
 }
 
@@ -300,7 +397,27 @@ fn deadline_reached(request_id: Option<&str>) -> http::Response<Bytes> {
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
-    use super::time_left;
+    use super::{KeySetting, key_setting, time_left};
+
+    #[test]
+    fn signing_key_is_refused_on_lambda_and_the_secret_wins_everywhere() {
+        let some = |s: &str| Some(s.to_owned());
+        let refused = key_setting(None, some("k".repeat(32).as_str()), some("login")).unwrap_err();
+        assert!(refused.contains("SIGNING_KEY_SECRET_ARN"), "{refused}");
+        assert!(refused.contains("login"), "{refused}");
+        assert_eq!(
+            key_setting(None, some("local key"), None),
+            Ok(KeySetting::Fixed("local key".into()))
+        );
+        for lambda in [None, some("login")] {
+            assert_eq!(
+                key_setting(some("arn:secret"), some("ignored"), lambda),
+                Ok(KeySetting::Secret("arn:secret".into()))
+            );
+        }
+        assert!(key_setting(None, None, None).is_err());
+        assert!(key_setting(None, None, some("login")).is_err());
+    }
 
     #[test]
     fn the_budget_keeps_a_margin_of_a_tenth_at_most_one_second() {

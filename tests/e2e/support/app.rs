@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use portal_core::store::{EmbeddedStore, Store};
+use portal_core::token_signer::KeySource;
 use portal_local::{Options, Running};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -100,6 +101,20 @@ impl TestApp {
         store: Arc<dyn Store>,
         mailer: Option<Arc<dyn portal_core::messaging::Mailer>>,
     ) -> TestApp {
+        Self::spawn_options(store, mailer, None).await
+    }
+
+    /// A server on the given store whose signing key ring is kept in `keys` (read at start and
+    /// again as on Lambda, on the server's own clock), without a tenant.
+    pub async fn spawn_with_keys(store: Arc<dyn Store>, keys: Arc<dyn KeySource>) -> TestApp {
+        Self::spawn_options(store, None, Some(keys)).await
+    }
+
+    async fn spawn_options(
+        store: Arc<dyn Store>,
+        mailer: Option<Arc<dyn portal_core::messaging::Mailer>>,
+        keys: Option<Arc<dyn KeySource>>,
+    ) -> TestApp {
         // Warnings and errors of the server (e.g. why a request answered 503) go to the test's
         // captured output, shown when it fails.
         let _ = tracing_subscriber::fmt()
@@ -113,6 +128,7 @@ impl TestApp {
             metrics: None,
             port: 0,
             portal_url: Some("https://portal.test".into()),
+            keys,
         })
         .await
         .expect("server starts");

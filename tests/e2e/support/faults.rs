@@ -75,6 +75,7 @@ impl TestApp {
             metrics,
             port: 0,
             portal_url: Some("https://portal.test".into()),
+            keys: None,
         })
         .await
         .expect("server starts");

@@ -5,7 +5,8 @@
 //!   in" it is a browser-session cookie; with it, it lasts [`PERSISTENT_COOKIE_SECONDS`].
 //! - `__Host-portal-flow`: the state of a flow before there is a session (the sign-up wizard's
 //!   answers, a mailed link's token). Sealed with ChaCha20-Poly1305 under a key derived from the
-//!   signing key, bound to the account by the associated data, so it can be neither read nor
+//!   signing key (the ring's current key; any key of the ring opens it, so a key rotation ends
+//!   no flow), bound to the account by the associated data, so it can be neither read nor
 //!   changed nor moved to another tenant; it lasts [`FLOW_SECONDS`] in the browser and in the
 //!   seal. Sealing (not only signing) keeps the wizard's password and a family's personal data
 //!   unreadable in the browser's cookie jar and in any log that would print it.
@@ -15,7 +16,9 @@
 //! CSRF: signed double-submit. A form carries `HMAC(key, account, binding)` where the binding is
 //! the session token (signed-in pages) or the flow's random id (pages before sign-in); a POST
 //! is accepted only when its `csrf` field equals the value recomputed from its own cookie
-//! (constant-time). A site that cannot read our cookies cannot produce it.
+//! (constant-time). A site that cannot read our cookies cannot produce it. Forms carry the token of
+//! the ring's current key; a token of any key of the ring is accepted (a form rendered before a
+//! rotation and posted after it).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -91,20 +94,27 @@ impl Flow {
     }
 }
 
-/// The keys of one tenant's pages.
+/// The keys of one tenant's pages, one pair per key of the signing ring, the current key's
+/// first.
 pub(crate) struct CookieKeys {
-    seal: ChaCha20Poly1305,
-    csrf: [u8; 32],
+    seal: Vec<ChaCha20Poly1305>,
+    csrf: Vec<zeroize::Zeroizing<[u8; 32]>>,
     account: String,
 }
 
 impl CookieKeys {
-    pub(crate) fn new(signer: &portal_core::signer::TokenSigner, account: &str) -> Self {
-        let seal = signer.derive_key("pages flow cookie");
-        let csrf = signer.derive_key("pages csrf");
+    pub(crate) fn new(signer: &portal_core::token_signer::TokenSigner, account: &str) -> Self {
+        // One reading of the ring for both purposes.
+        let ring = signer.ring();
         Self {
-            seal: ChaCha20Poly1305::new(Key::from_slice(seal.as_slice())),
-            csrf: *csrf,
+            seal: ring
+                .keys()
+                .iter()
+                .map(|k| {
+                    ChaCha20Poly1305::new(Key::from_slice(k.derive("pages flow cookie").as_slice()))
+                })
+                .collect(),
+            csrf: ring.keys().iter().map(|k| k.derive("pages csrf")).collect(),
             account: account.to_owned(),
         }
     }
@@ -119,8 +129,7 @@ impl CookieKeys {
         let plain = serde_json::to_vec(flow).map_err(|e| internal(e.to_string()))?;
         let mut nonce = [0u8; 12];
         portal_core::tokens::fill_random(&mut nonce)?;
-        let sealed = self
-            .seal
+        let sealed = self.seal[0]
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
@@ -134,35 +143,37 @@ impl CookieKeys {
         Ok(B64.encode(out))
     }
 
-    /// The flow of a cookie value, if it was sealed by us for this account and is not past its
-    /// end at `now`.
+    /// The flow of a cookie value, if it was sealed by us (under any key of the ring) for this
+    /// account and is not past its end at `now`.
     pub(crate) fn open(&self, value: &str, now: i64) -> Option<Flow> {
         let bytes = B64.decode(value).ok()?;
         if bytes.len() < 12 + 16 {
             return None;
         }
         let (nonce, sealed) = bytes.split_at(12);
-        let plain = self
-            .seal
-            .decrypt(
+        let aad = self.aad();
+        let plain = self.seal.iter().find_map(|seal| {
+            seal.decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
                     msg: sealed,
-                    aad: &self.aad(),
+                    aad: &aad,
                 },
             )
-            .ok()?;
+            .ok()
+        })?;
         let flow: Flow = serde_json::from_slice(&plain).ok()?;
         (flow.exp > now).then_some(flow)
     }
 
-    /// The CSRF token of forms bound to `binding` (a session token or a flow id).
+    /// The CSRF token of forms bound to `binding` (a session token or a flow id), under the
+    /// current key.
     pub(crate) fn csrf_token(&self, binding: &Binding) -> String {
-        B64.encode(self.csrf_mac(binding))
+        B64.encode(self.csrf_mac(&self.csrf[0], binding))
     }
 
-    fn csrf_mac(&self, binding: &Binding) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.csrf).expect("any key length");
+    fn csrf_mac(&self, key: &[u8; 32], binding: &Binding) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
         mac.update(self.account.as_bytes());
         mac.update(b"\0");
         match binding {
@@ -178,13 +189,16 @@ impl CookieKeys {
         mac.finalize().into_bytes().into()
     }
 
-    /// Whether a submitted token is the one for `binding` (constant time).
+    /// Whether a submitted token is the one for `binding` under a key of the ring (constant
+    /// time for each key).
     pub(crate) fn csrf_matches(&self, binding: &Binding, submitted: &str) -> bool {
         let Ok(submitted) = B64.decode(submitted.trim()) else {
             return false;
         };
-        let expected = self.csrf_mac(binding);
-        submitted.len() == expected.len() && bool::from(submitted.ct_eq(&expected))
+        self.csrf.iter().any(|key| {
+            let expected = self.csrf_mac(key, binding);
+            submitted.len() == expected.len() && bool::from(submitted.ct_eq(&expected))
+        })
     }
 }
 
@@ -197,12 +211,56 @@ pub(crate) enum Binding {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portal_core::signer::KeyRing;
+    use portal_core::token_signer::TokenSigner;
     use secrecy::SecretSlice;
 
     fn keys(account: &str) -> CookieKeys {
         let signer =
-            portal_core::signer::TokenSigner::new(&SecretSlice::from(vec![7u8; 32])).unwrap();
+            portal_core::token_signer::TokenSigner::new(&SecretSlice::from(vec![7u8; 32])).unwrap();
         CookieKeys::new(&signer, account)
+    }
+
+    const OLD_KEY: &[u8] = b"the key before the rotation 0123456789";
+    const NEW_KEY: &[u8] = b"the key after the rotation 0123456789ab";
+
+    /// The keys of a process holding `ring`.
+    fn keys_of(ring: KeyRing) -> CookieKeys {
+        CookieKeys::new(&TokenSigner::fixed(ring), "splash")
+    }
+
+    #[test]
+    fn flows_and_forms_from_before_a_rotation_still_open_after_it() {
+        let before = KeyRing::single(OLD_KEY, 100).unwrap();
+        let after = before.rotated(NEW_KEY, 200, 400 * 86_400).unwrap();
+        let old = keys_of(before.clone());
+        let new = keys_of(after.clone());
+
+        let flow = Flow::start(1_000).unwrap();
+        let sealed_before = old.seal(&flow).unwrap();
+        let binding = Binding::Flow(flow.id.clone());
+        let form_before = old.csrf_token(&binding);
+        assert_eq!(new.open(&sealed_before, 1_001).unwrap().id, flow.id);
+        assert!(new.csrf_matches(&binding, &form_before));
+
+        // What the rotated ring issues is under the new key: a process still on the old ring
+        // cannot open it, and the new ring keeps opening it once the old key is gone.
+        let sealed_after = new.seal(&flow).unwrap();
+        let form_after = new.csrf_token(&binding);
+        assert!(old.open(&sealed_after, 1_001).is_none());
+        assert!(!old.csrf_matches(&binding, &form_after));
+        let retired = after
+            .rotated(
+                b"a third key, the old one retired 0123",
+                200 + 401 * 86_400,
+                400 * 86_400,
+            )
+            .unwrap();
+        let later = keys_of(retired);
+        assert!(later.open(&sealed_before, 1_001).is_none(), "retired key");
+        assert!(!later.csrf_matches(&binding, &form_before), "retired key");
+        assert!(later.open(&sealed_after, 1_001).is_some());
+        assert!(later.csrf_matches(&binding, &form_after));
     }
 
     #[test]
