@@ -16,7 +16,7 @@ export const PROD_CONFIG: StageConfig = {
   throttleRateLimit: 100,
   throttleBurstLimit: 200,
   smsMonthlySpendAlarmUsd: 200,
-  keyRotationDays: 30,
+  keyRotationDays: 90,
   frontDoor: {
     domainName: 'portal.splashswim.com',
     certificateArn: 'arn:aws:acm:us-east-1:111122223333:certificate/11111111-2222-3333-4444-555555555555',

@@ -880,7 +880,7 @@ describe('signing key rotation', () => {
     dev.template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
       SecretId: { Ref: secretId },
       RotationLambdaARN: { Ref: aliasId(ROTATE_KEY_FUNCTION) },
-      RotationRules: { ScheduleExpression: 'rate(30 days)' },
+      RotationRules: { ScheduleExpression: 'rate(90 days)' },
     });
     dev.template.hasResourceProperties('AWS::Lambda::Permission', {
       Principal: 'secretsmanager.amazonaws.com',
